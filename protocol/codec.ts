@@ -1,0 +1,133 @@
+/**
+ * The one wire codec: msgpackr, envelope `[protocolVersion, type, body]`. Decoding checks the
+ * size before parsing, the version and type after, then validates the body against its
+ * schema, so callers only ever see a typed message or a RosterError.
+ */
+import { Packr } from 'msgpackr';
+import { RosterError, type WireError } from './errors.js';
+import { Limits } from './limits.js';
+import { type MessageOf, MessageSchemas, type MessageType } from './messages.js';
+import { PROTOCOL_VERSION } from './subjects.js';
+
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  bundleStrings: false,
+  int64AsType: 'number',
+});
+
+export interface CodecOptions {
+  /** Largest accepted encoded message, default Limits.maxMessageBytes. */
+  readonly maxBytes?: number;
+}
+
+export interface Decoded<T extends MessageType = MessageType> {
+  readonly type: T;
+  readonly body: MessageOf<T>;
+}
+
+/** Encodes a message after validating it (so a bad local value fails before it is sent). */
+export function encode<T extends MessageType>(
+  type: T,
+  body: MessageOf<T>,
+  options: CodecOptions = {},
+): Uint8Array {
+  const clean = MessageSchemas[type].parse(body, type);
+  return encodeTrusted(type, clean as MessageOf<T>, options);
+}
+
+/** Encodes without validating: for hot paths whose body was built from validated parts. */
+export function encodeTrusted<T extends MessageType>(
+  type: T,
+  body: MessageOf<T>,
+  options: CodecOptions = {},
+): Uint8Array {
+  const bytes = packr.pack([PROTOCOL_VERSION, type, body]);
+  const max = options.maxBytes ?? Limits.maxMessageBytes;
+  if (bytes.byteLength > max) {
+    throw new RosterError(
+      'ROSTER_ERR_MESSAGE_TOO_LARGE',
+      `${type} message is ${bytes.byteLength} bytes, limit ${max}`,
+      {
+        bytes: bytes.byteLength,
+        limit: max,
+      },
+    );
+  }
+  return bytes;
+}
+
+/** Encodes an error reply. */
+export function encodeError(error: WireError): Uint8Array {
+  const body: MessageOf<'error'> = {
+    code: error.code,
+    message: error.message.slice(0, Limits.maxTextLength),
+  };
+  if (error.data) {
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries(error.data).slice(0, 32))
+      data[k.slice(0, 64)] = String(v).slice(0, Limits.maxTextLength);
+    body.data = data;
+  }
+  return encodeTrusted('error', body);
+}
+
+/** Decodes any message type. Throws RosterError (DECODE, MESSAGE_TOO_LARGE, UNSUPPORTED_VERSION, INVALID_MESSAGE). */
+export function decode(bytes: Uint8Array, options: CodecOptions = {}): Decoded {
+  const max = options.maxBytes ?? Limits.maxMessageBytes;
+  if (!(bytes instanceof Uint8Array))
+    throw new RosterError('ROSTER_ERR_DECODE', 'message is not bytes');
+  if (bytes.byteLength > max) {
+    throw new RosterError(
+      'ROSTER_ERR_MESSAGE_TOO_LARGE',
+      `message is ${bytes.byteLength} bytes, limit ${max}`,
+      {
+        bytes: bytes.byteLength,
+        limit: max,
+      },
+    );
+  }
+  if (bytes.byteLength === 0) throw new RosterError('ROSTER_ERR_DECODE', 'empty message');
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch (err) {
+    throw new RosterError(
+      'ROSTER_ERR_DECODE',
+      `not msgpack: ${err instanceof Error ? err.message.slice(0, 200) : 'unknown'}`,
+    );
+  }
+  if (!Array.isArray(raw) || raw.length < 3)
+    throw new RosterError('ROSTER_ERR_DECODE', 'not a Roster envelope');
+  const [version, type, body] = raw as [unknown, unknown, unknown];
+  if (version !== PROTOCOL_VERSION) {
+    throw new RosterError(
+      'ROSTER_ERR_UNSUPPORTED_VERSION',
+      `protocol version ${String(version).slice(0, 20)} is not ${PROTOCOL_VERSION}`,
+      {
+        version: typeof version === 'number' ? version : String(version).slice(0, 20),
+      },
+    );
+  }
+  if (typeof type !== 'string' || !Object.hasOwn(MessageSchemas, type)) {
+    throw new RosterError('ROSTER_ERR_DECODE', `unknown message type ${String(type).slice(0, 40)}`);
+  }
+  const t = type as MessageType;
+  return { type: t, body: MessageSchemas[t].parse(body, t) } as Decoded;
+}
+
+/**
+ * Decodes a message that must be of type `type`. An `error` envelope is rebuilt and thrown
+ * as the RosterError it carries; any other type is a ROSTER_ERR_DECODE.
+ */
+export function decodeAs<T extends MessageType>(
+  bytes: Uint8Array,
+  type: T,
+  options: CodecOptions = {},
+): MessageOf<T> {
+  const msg = decode(bytes, options);
+  if (msg.type === type) return msg.body as MessageOf<T>;
+  if (msg.type === 'error') throw RosterError.fromWire(msg.body as MessageOf<'error'>);
+  throw new RosterError('ROSTER_ERR_DECODE', `expected a ${type} message, got ${msg.type}`);
+}

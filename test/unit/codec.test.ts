@@ -1,0 +1,176 @@
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import t from 'tap';
+import {
+  decode,
+  decodeAs,
+  encode,
+  encodeError,
+  isRosterError,
+  Limits,
+  type MessageOf,
+  PROTOCOL_VERSION,
+  RosterError,
+} from '../../protocol/index.js';
+import { anyMessage, change, instance } from '../helpers/arbitraries.js';
+
+const raw = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** Calls fn and returns the RosterError it threw; fails the test for any other outcome. */
+function rosterErrorOf(fn: () => unknown): RosterError | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RosterError) return err;
+    throw new Error(`threw a non-Roster error: ${String(err)}`);
+  }
+  return undefined;
+}
+
+t.test('decode(encode(x)) equals x for valid messages', async (t) => {
+  fc.assert(
+    fc.property(anyMessage, ([type, body]) => {
+      const decoded = decode(encode(type, body as never));
+      t.equal(decoded.type, type);
+      t.same(decoded.body, body);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('random bytes yield a typed error or a valid message, never anything else', async (t) => {
+  let errors = 0;
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
+      if (rosterErrorOf(() => decode(bytes))) errors++;
+    }),
+    { numRuns: 3000 },
+  );
+  t.ok(errors > 2900, `almost all random inputs are rejected (${errors})`);
+});
+
+t.test('mutated valid messages yield a typed error or a valid message', async (t) => {
+  let rejected = 0;
+  fc.assert(
+    fc.property(
+      change,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 6,
+      }),
+      (c, mutations) => {
+        const bytes = Uint8Array.from(encode('change', c));
+        for (const [pos, value] of mutations) bytes[pos % bytes.length] = value;
+        const err = rosterErrorOf(() => decode(bytes));
+        if (err) rejected++;
+        else t.ok(decode(bytes).type, 'an accepted mutation decodes to a typed message');
+      },
+    ),
+    { numRuns: 1500 },
+  );
+  t.ok(rejected > 0, `some mutations are rejected (${rejected})`);
+});
+
+t.test('truncated messages are rejected with a typed error', async (t) => {
+  fc.assert(
+    fc.property(change, fc.nat(), (c, cut) => {
+      const bytes = encode('change', c);
+      const err = rosterErrorOf(() => decode(bytes.subarray(0, cut % bytes.length)));
+      t.ok(err, 'truncated change rejected');
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('size, version and type are checked', async (t) => {
+  const big = new Uint8Array(Limits.maxMessageBytes + 1);
+  t.equal(rosterErrorOf(() => decode(big))?.code, 'ROSTER_ERR_MESSAGE_TOO_LARGE');
+  t.equal(rosterErrorOf(() => decode(new Uint8Array(0)))?.code, 'ROSTER_ERR_DECODE');
+  t.equal(
+    rosterErrorOf(() => decode(raw.pack([99, 'ok', {}])))?.code,
+    'ROSTER_ERR_UNSUPPORTED_VERSION',
+  );
+  t.equal(
+    rosterErrorOf(() => decode(raw.pack([PROTOCOL_VERSION, 'nope', {}])))?.code,
+    'ROSTER_ERR_DECODE',
+  );
+  t.equal(rosterErrorOf(() => decode(raw.pack({ a: 1 })))?.code, 'ROSTER_ERR_DECODE');
+  t.equal(
+    rosterErrorOf(() => decode(raw.pack([PROTOCOL_VERSION, 'ok', 'x'])))?.code,
+    'ROSTER_ERR_INVALID_MESSAGE',
+  );
+  t.equal(
+    rosterErrorOf(() => decode(encode('ok', {}), { maxBytes: 2 }))?.code,
+    'ROSTER_ERR_MESSAGE_TOO_LARGE',
+  );
+});
+
+t.test('encode refuses invalid bodies and oversized messages', async (t) => {
+  const bad = { node: 'a b' } as unknown as MessageOf<'heartbeat'>;
+  t.equal(rosterErrorOf(() => encode('heartbeat', bad))?.code, 'ROSTER_ERR_INVALID_MESSAGE');
+  const sample = fc.sample(instance, 1)[0]!;
+  const many = Array.from({ length: Limits.maxBatch }, (_, i) => ({
+    ...sample,
+    id: `i${i}`,
+    meta: { pad: 'x'.repeat(400) },
+  }));
+  const err = rosterErrorOf(() =>
+    encode('snapshotReply', { instances: many, sessions: [], vector: [] }),
+  );
+  t.equal(err?.code, 'ROSTER_ERR_MESSAGE_TOO_LARGE');
+});
+
+t.test('unknown fields are ignored and dropped; forbidden keys never reach objects', async (t) => {
+  const body = { hlc: 5, extra: { deep: true } };
+  const decoded = decode(raw.pack([PROTOCOL_VERSION, 'ok', body]));
+  t.same(decoded.body, { hlc: 5 });
+  const sample = fc.sample(instance, 1)[0]!;
+  const polluted = raw.pack([
+    PROTOCOL_VERSION,
+    'change',
+    {
+      op: 'put',
+      origin: 'n',
+      inc: 1,
+      seq: 1,
+      hlc: 1,
+      prev: 0,
+      instance: { ...sample, meta: JSON.parse('{"__proto__":{"x":1}}') },
+    },
+  ]);
+  const err = rosterErrorOf(() => decode(polluted));
+  t.ok(err, 'a __proto__ meta key is refused');
+  t.equal(({} as Record<string, unknown>).x, undefined, 'Object.prototype is untouched');
+  for (const key of ['constructor', 'prototype']) {
+    const msg = raw.pack([
+      PROTOCOL_VERSION,
+      'change',
+      {
+        op: 'put',
+        origin: 'n',
+        inc: 1,
+        seq: 1,
+        hlc: 1,
+        prev: 0,
+        instance: { ...sample, meta: { [key]: 'x' } },
+      },
+    ]);
+    t.equal(rosterErrorOf(() => decode(msg))?.code, 'ROSTER_ERR_INVALID_MESSAGE', `${key} refused`);
+  }
+});
+
+t.test('error replies round-trip and are rethrown by decodeAs', async (t) => {
+  const wire = new RosterError('ROSTER_ERR_UNKNOWN_SESSION', 'session s1 expired', {
+    sessionId: 's1',
+    n: 3,
+  }).toWire();
+  const err = rosterErrorOf(() => decodeAs(encodeError(wire), 'sessionReply'));
+  t.ok(isRosterError(err, 'ROSTER_ERR_UNKNOWN_SESSION'));
+  t.equal(err?.message, 'session s1 expired');
+  t.same(err?.data, { sessionId: 's1', n: '3' });
+  t.equal(err?.status, 404);
+  const mismatch = rosterErrorOf(() => decodeAs(encode('ok', {}), 'sessionReply'));
+  t.equal(mismatch?.code, 'ROSTER_ERR_DECODE');
+  const unknown = RosterError.fromWire({ code: 'SOMETHING_ELSE', message: 'x' });
+  t.equal(unknown.code, 'ROSTER_ERR_INTERNAL');
+});
