@@ -127,7 +127,11 @@ export const MessageSchemas = {
   snapshotReply: object({
     instances: array(Instance, { max: Limits.maxBatch }),
     sessions: array(Session, { max: Limits.maxBatch }),
-    /** The serving node's vector when the snapshot started (first page only). */
+    /** Removals still remembered, `[key, hlc, node]`, so a late put cannot resurrect them. */
+    tombstones: array(tuple(string({ min: 1, max: 2 * Limits.maxIdLength + 2 }), Stamp, NodeId), {
+      max: Limits.maxBatch,
+    }),
+    /** The serving node's vector at the moment the snapshot was taken. */
     vector: Vector,
     next: optional(string({ max: Limits.maxTextLength })),
   }),

@@ -143,6 +143,9 @@ export const anyMessage = fc.oneof(
     .record({
       instances: fc.array(instance, { maxLength: 4 }),
       sessions: fc.array(session, { maxLength: 4 }),
+      tombstones: fc.array(fc.tuple(fc.constantFrom('i:a/b', 's:x'), stamp, nodeId), {
+        maxLength: 3,
+      }),
       vector,
     })
     .map((b) => ['snapshotReply', b] as const),
