@@ -73,7 +73,12 @@ export interface Bus extends AsyncDisposable {
   /** True until close() has been called or the connection is permanently lost. */
   readonly isOpen: boolean;
 
-  /** Fire-and-forget publish. Throws a typed error when the bus is closed or data too large. */
+  /**
+   * Fire-and-forget publish to a literal subject (no wildcards). Throws a typed error when the
+   * bus is closed (ROSTER_ERR_BUS_CLOSED), the subject is invalid (ROSTER_ERR_INVALID_SUBJECT)
+   * or data exceeds the transport's payload limit (ROSTER_ERR_MESSAGE_TOO_LARGE). Delivery is
+   * at most once; messages from one publisher arrive in publish order.
+   */
   publish(subject: string, data: Uint8Array, replyTo?: string): void;
   /** Subscribes a handler; subjects may use NATS wildcards `*` and `>`. */
   subscribe(subject: string, handler: MessageHandler, options?: SubscribeOptions): BusSubscription;
@@ -82,7 +87,12 @@ export interface Bus extends AsyncDisposable {
    * with ROSTER_ERR_NO_RESPONDERS when the transport knows nobody listens.
    */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<BusMessage>;
-  /** Sends one request and collects every reply that arrives before the deadline. */
+  /**
+   * Sends one request and collects every reply that arrives before the deadline (or until
+   * maxReplies). Resolves with [] at once when the transport knows nobody listens; never
+   * rejects for lack of replies. Timeouts and deadlines must be positive
+   * (ROSTER_ERR_INVALID_ARGUMENT otherwise).
+   */
   scatter(subject: string, data: Uint8Array, options: ScatterOptions): Promise<BusMessage[]>;
   /** A fresh subject usable as a private reply address. */
   createInbox(): string;

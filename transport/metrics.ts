@@ -1,0 +1,620 @@
+/**
+ * A small, fast Prometheus registry shared by every component (node, client, gateway).
+ *
+ * `render()` produces the text exposition format 0.0.4. Metric names must match
+ * `^roster_[a-z0-9_]+$`. Each metric holds at most `maxSeries` label combinations; past the
+ * bound new series are dropped (updates to them are ignored) and
+ * `roster_metrics_dropped_series_total{metric="…"}` counts the drops.
+ *
+ * The hot path (`inc`, `set`, `observe`) is one Map lookup by a key built from the label
+ * values; label text is escaped once, when a series is created.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { RosterError } from '../protocol/errors.js';
+
+/** The Content-Type of `render()`'s output. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Default bound on the number of series (label combinations) one metric may hold. */
+export const DEFAULT_MAX_SERIES_PER_METRIC = 10_000;
+
+/** Latency buckets in seconds, 1 ms to 10 s. */
+export const DEFAULT_LATENCY_BUCKETS: readonly number[] = Object.freeze([
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
+
+const METRIC_NAME = /^roster_[a-z0-9_]+$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const DROPPED_SERIES = 'roster_metrics_dropped_series_total';
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+/** Label values keyed by label name. Missing labels render as the empty string. */
+export type LabelValues<L extends string> = Readonly<Record<L, string>>;
+
+export interface MetricOptions<L extends string> {
+  readonly labelNames?: readonly L[];
+  /** Overrides the registry's `maxSeriesPerMetric` for this metric. */
+  readonly maxSeries?: number;
+}
+
+export type CollectResult<L extends string> =
+  | number
+  | ReadonlyArray<readonly [LabelValues<L>, number]>;
+
+export interface GaugeOptions<L extends string> extends MetricOptions<L> {
+  /**
+   * Computes the value(s) at render time. When present, the gauge renders only what this
+   * returns (values given to set/inc/dec are ignored). Throwing renders no samples.
+   */
+  readonly collect?: () => CollectResult<L>;
+}
+
+export interface HistogramOptions<L extends string> extends MetricOptions<L> {
+  /** Upper bounds, finite and strictly increasing; `+Inf` is implicit. */
+  readonly buckets: readonly number[];
+}
+
+export interface MetricsRegistryOptions {
+  /** Default bound on series per metric (default 10 000). */
+  readonly maxSeriesPerMetric?: number;
+}
+
+function invalid(message: string, data?: Record<string, string | number>): RosterError {
+  return new RosterError('ROSTER_ERR_INVALID_ARGUMENT', message, data);
+}
+
+/** Formats a sample value as Prometheus expects (`+Inf`, `-Inf`, `NaN`). */
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Number.POSITIVE_INFINITY) return '+Inf';
+  if (value === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(value);
+}
+
+/** Escapes a label value: backslash, double quote and line feed. */
+export function escapeLabelValue(value: string): string {
+  return /[\\"\n]/.test(value)
+    ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+    : value;
+}
+
+/** Escapes HELP text: backslash and line feed. */
+export function escapeHelp(help: string): string {
+  return /[\\\n]/.test(help) ? help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : help;
+}
+
+/** `n` buckets starting at `start`, each `factor` times the previous. */
+export function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  if (!(start > 0) || !(factor > 1) || !Number.isInteger(count) || count < 1) {
+    throw invalid('exponentialBuckets needs start > 0, factor > 1 and an integer count >= 1');
+  }
+  const out: number[] = [];
+  for (let i = 0, v = start; i < count; i++, v *= factor) out.push(v);
+  return out;
+}
+
+/** `n` buckets starting at `start`, `width` apart. */
+export function linearBuckets(start: number, width: number, count: number): number[] {
+  if (!(width > 0) || !Number.isInteger(count) || count < 1) {
+    throw invalid('linearBuckets needs width > 0 and an integer count >= 1');
+  }
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) out.push(start + i * width);
+  return out;
+}
+
+/** What a metric needs from its registry. */
+interface MetricContext {
+  readonly maxSeries: number;
+  readonly onDrop: (metric: string) => void;
+}
+
+abstract class Metric<L extends string, S extends { readonly labels: string }> {
+  abstract readonly type: MetricType;
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly L[];
+  protected readonly series = new Map<string, S>();
+  private readonly maxSeries: number;
+  private readonly onDrop: (metric: string) => void;
+
+  constructor(name: string, help: string, labelNames: readonly L[], ctx: MetricContext) {
+    this.name = name;
+    this.help = help;
+    this.labelNames = Object.freeze([...labelNames]);
+    this.maxSeries = ctx.maxSeries;
+    this.onDrop = ctx.onDrop;
+  }
+
+  /** Number of series currently held. */
+  get size(): number {
+    return this.series.size;
+  }
+
+  /** Forgets one series (for example an upstream that left a pool). */
+  remove(labels?: LabelValues<L>): void {
+    this.series.delete(this.keyOf(labels));
+    if (this.labelNames.length === 0) this.ensureUnlabelled();
+  }
+
+  /** Forgets every series. */
+  reset(): void {
+    this.series.clear();
+    if (this.labelNames.length === 0) this.ensureUnlabelled();
+  }
+
+  /** Appends this metric's exposition text to `out`. */
+  abstract renderInto(out: string[]): void;
+
+  protected abstract createSeries(labels: string): S;
+
+  protected ensureUnlabelled(): void {
+    if (!this.series.has('')) this.series.set('', this.createSeries(''));
+  }
+
+  protected header(out: string[]): void {
+    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
+  }
+
+  /** The series for `labels`, created on first use; undefined when the bound is reached. */
+  protected seriesFor(labels: LabelValues<L> | undefined): S | undefined {
+    const key = this.keyOf(labels);
+    let s = this.series.get(key);
+    if (s === undefined) {
+      if (this.series.size >= this.maxSeries) {
+        this.onDrop(this.name);
+        return undefined;
+      }
+      s = this.createSeries(this.renderLabels(labels));
+      this.series.set(key, s);
+    }
+    return s;
+  }
+
+  /** An unambiguous key: one label is its value; several are length-prefixed. */
+  protected keyOf(labels: LabelValues<L> | undefined): string {
+    const names = this.labelNames;
+    const n = names.length;
+    if (n === 0 || labels === undefined) return '';
+    if (n === 1) return labels[names[0]!] ?? '';
+    let key = '';
+    for (let i = 0; i < n; i++) {
+      const v = labels[names[i]!] ?? '';
+      key += v.length + ':' + v;
+    }
+    return key;
+  }
+
+  /** `a="x",b="y"` (no braces), escaped. */
+  protected renderLabels(labels: LabelValues<L> | undefined): string {
+    let out = '';
+    for (const name of this.labelNames) {
+      const v = labels?.[name] ?? '';
+      out += (out === '' ? '' : ',') + name + '="' + escapeLabelValue(String(v)) + '"';
+    }
+    return out;
+  }
+}
+
+interface ValueSeries {
+  readonly labels: string;
+  value: number;
+}
+
+function braces(labels: string): string {
+  return labels === '' ? '' : '{' + labels + '}';
+}
+
+export class Counter<L extends string = never> extends Metric<L, ValueSeries> {
+  readonly type = 'counter';
+
+  constructor(name: string, help: string, labelNames: readonly L[], ctx: MetricContext) {
+    super(name, help, labelNames, ctx);
+    if (labelNames.length === 0) this.ensureUnlabelled();
+  }
+
+  /** Adds `n` (default 1, must be >= 0). `inc(n)` is short for `inc(undefined, n)`. */
+  inc(n: number): void;
+  inc(labels?: LabelValues<L>, n?: number): void;
+  inc(labels?: LabelValues<L> | number, n = 1): void {
+    if (typeof labels === 'number') {
+      n = labels;
+      labels = undefined;
+    }
+    if (!(n >= 0)) throw invalid('counter increment must be >= 0', { metric: this.name });
+    const s = this.seriesFor(labels);
+    if (s !== undefined) s.value += n;
+  }
+
+  /** The current value of one series (0 if absent). */
+  get(labels?: LabelValues<L>): number {
+    return this.series.get(this.keyOf(labels))?.value ?? 0;
+  }
+
+  protected createSeries(labels: string): ValueSeries {
+    return { labels: braces(labels), value: 0 };
+  }
+
+  renderInto(out: string[]): void {
+    this.header(out);
+    for (const s of this.series.values()) {
+      out.push(this.name + s.labels + ' ' + formatValue(s.value) + '\n');
+    }
+  }
+}
+
+export class Gauge<L extends string = never> extends Metric<L, ValueSeries> {
+  readonly type = 'gauge';
+  private readonly collect: (() => CollectResult<L>) | undefined;
+
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    ctx: MetricContext,
+    collect?: () => CollectResult<L>,
+  ) {
+    super(name, help, labelNames, ctx);
+    this.collect = collect;
+    if (labelNames.length === 0) this.ensureUnlabelled();
+  }
+
+  /** Sets a value. `set(v)` is short for `set(undefined, v)`. */
+  set(value: number): void;
+  set(labels: LabelValues<L> | undefined, value: number): void;
+  set(labels: LabelValues<L> | number | undefined, value?: number): void {
+    if (typeof labels === 'number') {
+      value = labels;
+      labels = undefined;
+    }
+    const s = this.seriesFor(labels);
+    if (s !== undefined) s.value = value ?? 0;
+  }
+
+  /** Adds `n` (default 1). `inc(n)` is short for `inc(undefined, n)`. */
+  inc(n: number): void;
+  inc(labels?: LabelValues<L>, n?: number): void;
+  inc(labels?: LabelValues<L> | number, n = 1): void {
+    if (typeof labels === 'number') {
+      n = labels;
+      labels = undefined;
+    }
+    const s = this.seriesFor(labels);
+    if (s !== undefined) s.value += n;
+  }
+
+  /** Subtracts `n` (default 1). `dec(n)` is short for `dec(undefined, n)`. */
+  dec(n: number): void;
+  dec(labels?: LabelValues<L>, n?: number): void;
+  dec(labels?: LabelValues<L> | number, n = 1): void {
+    if (typeof labels === 'number') {
+      n = labels;
+      labels = undefined;
+    }
+    const s = this.seriesFor(labels);
+    if (s !== undefined) s.value -= n;
+  }
+
+  /** The current stored value of one series (0 if absent; ignores `collect`). */
+  get(labels?: LabelValues<L>): number {
+    return this.series.get(this.keyOf(labels))?.value ?? 0;
+  }
+
+  protected createSeries(labels: string): ValueSeries {
+    return { labels: braces(labels), value: 0 };
+  }
+
+  renderInto(out: string[]): void {
+    this.header(out);
+    if (this.collect === undefined) {
+      for (const s of this.series.values()) {
+        out.push(this.name + s.labels + ' ' + formatValue(s.value) + '\n');
+      }
+      return;
+    }
+    let result: CollectResult<L>;
+    try {
+      result = this.collect();
+    } catch {
+      return;
+    }
+    if (typeof result === 'number') {
+      out.push(this.name + ' ' + formatValue(result) + '\n');
+      return;
+    }
+    const seen = new Set<string>();
+    for (const [labels, value] of result) {
+      const key = this.keyOf(labels);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(this.name + braces(this.renderLabels(labels)) + ' ' + formatValue(value) + '\n');
+    }
+  }
+}
+
+interface HistogramSeries {
+  /** `a="x",b="y",` (trailing comma when non-empty), for the bucket lines. */
+  readonly labels: string;
+  /** `{a="x",b="y"}` or '', for _sum and _count. */
+  readonly plain: string;
+  /** Per-bucket (non-cumulative) counts; the last slot is +Inf. */
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+export class Histogram<L extends string = never> extends Metric<L, HistogramSeries> {
+  readonly type = 'histogram';
+  readonly buckets: readonly number[];
+  private readonly le: readonly string[];
+
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    buckets: readonly number[],
+    ctx: MetricContext,
+  ) {
+    super(name, help, labelNames, ctx);
+    this.buckets = Object.freeze([...buckets]);
+    this.le = Object.freeze([...buckets.map(formatValue), '+Inf']);
+    if (labelNames.length === 0) this.ensureUnlabelled();
+  }
+
+  /** Records one observation. `observe(v)` is short for `observe(undefined, v)`; NaN is ignored. */
+  observe(value: number): void;
+  observe(labels: LabelValues<L> | undefined, value: number): void;
+  observe(labels: LabelValues<L> | number | undefined, value?: number): void {
+    if (typeof labels === 'number') {
+      value = labels;
+      labels = undefined;
+    }
+    if (value === undefined || Number.isNaN(value)) return;
+    const s = this.seriesFor(labels);
+    if (s === undefined) return;
+    const b = this.buckets;
+    const n = b.length;
+    let i = 0;
+    while (i < n && value > b[i]!) i++;
+    s.counts[i]!++;
+    s.sum += value;
+    s.count++;
+  }
+
+  /** Starts a timer; calling the returned function observes the elapsed seconds. */
+  startTimer(labels?: LabelValues<L>): () => number {
+    const start = process.hrtime.bigint();
+    return () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      this.observe(labels, seconds);
+      return seconds;
+    };
+  }
+
+  protected createSeries(labels: string): HistogramSeries {
+    return {
+      labels: labels === '' ? '' : labels + ',',
+      plain: braces(labels),
+      counts: new Float64Array(this.buckets.length + 1),
+      sum: 0,
+      count: 0,
+    };
+  }
+
+  renderInto(out: string[]): void {
+    this.header(out);
+    const name = this.name;
+    const le = this.le;
+    for (const s of this.series.values()) {
+      let cumulative = 0;
+      for (let i = 0; i < le.length; i++) {
+        cumulative += s.counts[i]!;
+        out.push(`${name}_bucket{${s.labels}le="${le[i]}"} ${formatValue(cumulative)}\n`);
+      }
+      out.push(`${name}_sum${s.plain} ${formatValue(s.sum)}\n`);
+      out.push(`${name}_count${s.plain} ${formatValue(s.count)}\n`);
+    }
+  }
+}
+
+type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
+
+function normalize<L extends string, O extends MetricOptions<L>>(
+  options: readonly L[] | O | undefined,
+): O | MetricOptions<L> {
+  if (options === undefined) return {};
+  if (Array.isArray(options)) return { labelNames: options as readonly L[] };
+  return options as O;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export class MetricsRegistry {
+  private readonly metrics = new Map<string, AnyMetric>();
+  private readonly maxSeriesPerMetric: number;
+  private readonly dropped: Counter<'metric'>;
+
+  constructor(options: MetricsRegistryOptions = {}) {
+    const max = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC;
+    if (!Number.isInteger(max) || max < 1) {
+      throw invalid('maxSeriesPerMetric must be an integer >= 1');
+    }
+    this.maxSeriesPerMetric = max;
+    this.dropped = this.counter(
+      DROPPED_SERIES,
+      'Series dropped because a metric reached its series limit.',
+      ['metric'],
+    );
+  }
+
+  /** Registers (or returns the existing) counter. */
+  counter<const L extends string = never>(
+    name: string,
+    help: string,
+    options?: readonly L[] | MetricOptions<L>,
+  ): Counter<L> {
+    const opts = normalize<L, MetricOptions<L>>(options);
+    const labelNames = opts.labelNames ?? [];
+    const existing = this.existing(name, 'counter', labelNames);
+    if (existing !== undefined) return existing as unknown as Counter<L>;
+    const metric = new Counter<L>(name, help, labelNames, this.context(opts));
+    this.metrics.set(name, metric as unknown as AnyMetric);
+    return metric;
+  }
+
+  /** Registers (or returns the existing) gauge. */
+  gauge<const L extends string = never>(
+    name: string,
+    help: string,
+    options?: readonly L[] | GaugeOptions<L>,
+  ): Gauge<L> {
+    const opts = normalize<L, GaugeOptions<L>>(options) as GaugeOptions<L>;
+    const labelNames = opts.labelNames ?? [];
+    const existing = this.existing(name, 'gauge', labelNames);
+    if (existing !== undefined) return existing as unknown as Gauge<L>;
+    const metric = new Gauge<L>(name, help, labelNames, this.context(opts), opts.collect);
+    this.metrics.set(name, metric as unknown as AnyMetric);
+    return metric;
+  }
+
+  /** Registers (or returns the existing) histogram. */
+  histogram<const L extends string = never>(
+    name: string,
+    help: string,
+    options: HistogramOptions<L>,
+  ): Histogram<L> {
+    const labelNames = options.labelNames ?? [];
+    if (labelNames.includes('le' as L)) {
+      throw invalid('histogram label name "le" is reserved', { metric: name });
+    }
+    const buckets = options.buckets;
+    if (
+      !Array.isArray(buckets) ||
+      buckets.length === 0 ||
+      !buckets.every((b, i) => Number.isFinite(b) && (i === 0 || b > buckets[i - 1]!))
+    ) {
+      throw invalid('histogram buckets must be finite and strictly increasing', {
+        metric: name,
+      });
+    }
+    const existing = this.existing(name, 'histogram', labelNames);
+    if (existing !== undefined) {
+      if (!sameNames((existing as Histogram<string>).buckets.map(String), buckets.map(String))) {
+        throw invalid(`metric ${name} is already registered with other buckets`, {
+          metric: name,
+        });
+      }
+      return existing as unknown as Histogram<L>;
+    }
+    const metric = new Histogram<L>(name, help, labelNames, buckets, this.context(options));
+    this.metrics.set(name, metric as unknown as AnyMetric);
+    return metric;
+  }
+
+  /** The metric registered under `name`, if any. */
+  get(name: string): Counter<string> | Gauge<string> | Histogram<string> | undefined {
+    return this.metrics.get(name);
+  }
+
+  /** Every metric in the text exposition format 0.0.4, in registration order. */
+  render(): string {
+    const out: string[] = [];
+    for (const metric of this.metrics.values()) metric.renderInto(out);
+    return out.join('');
+  }
+
+  private context(opts: MetricOptions<string>): MetricContext {
+    const maxSeries = opts.maxSeries ?? this.maxSeriesPerMetric;
+    if (!Number.isInteger(maxSeries) || maxSeries < 1) {
+      throw invalid('maxSeries must be an integer >= 1');
+    }
+    return { maxSeries, onDrop: (metric) => this.onDrop(metric) };
+  }
+
+  private onDrop(metric: string): void {
+    // The drop counter has one series per metric; if even it is full, drop silently.
+    if (metric !== DROPPED_SERIES) this.dropped.inc({ metric });
+  }
+
+  private existing(
+    name: string,
+    type: MetricType,
+    labelNames: readonly string[],
+  ): AnyMetric | undefined {
+    if (typeof name !== 'string' || !METRIC_NAME.test(name)) {
+      throw invalid(`invalid metric name ${JSON.stringify(name)}: must match ${METRIC_NAME}`, {
+        metric: String(name),
+      });
+    }
+    const seen = new Set<string>();
+    for (const label of labelNames) {
+      if (typeof label !== 'string' || !LABEL_NAME.test(label) || label.startsWith('__')) {
+        throw invalid(`invalid label name ${JSON.stringify(label)}`, { metric: name });
+      }
+      if (seen.has(label)) throw invalid(`duplicate label name ${label}`, { metric: name });
+      seen.add(label);
+    }
+    const found = this.metrics.get(name);
+    if (found === undefined) return undefined;
+    if (found.type !== type) {
+      throw invalid(`metric ${name} is already registered as a ${found.type}`, { metric: name });
+    }
+    if (!sameNames(found.labelNames, labelNames)) {
+      throw invalid(`metric ${name} is already registered with other label names`, {
+        metric: name,
+      });
+    }
+    return found;
+  }
+}
+
+export interface ProcessMetrics {
+  /** Stops the event-loop delay monitor. */
+  close(): void;
+}
+
+const processMetrics = new WeakMap<MetricsRegistry, ProcessMetrics>();
+
+/**
+ * Adds process gauges: resident memory, heap used, uptime, and event-loop lag
+ * (`roster_event_loop_lag_seconds{quantile="0.5"|"0.99"|"1"}`, over the period since the
+ * previous render). Calling it twice on one registry returns the first handle.
+ */
+export function defaultProcessMetrics(registry: MetricsRegistry): ProcessMetrics {
+  const known = processMetrics.get(registry);
+  if (known !== undefined) return known;
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  registry.gauge('roster_process_resident_memory_bytes', 'Resident memory size in bytes.', {
+    collect: () => process.memoryUsage.rss(),
+  });
+  registry.gauge('roster_process_heap_used_bytes', 'V8 heap used in bytes.', {
+    collect: () => process.memoryUsage().heapUsed,
+  });
+  registry.gauge('roster_process_uptime_seconds', 'Seconds since the process started.', {
+    collect: () => process.uptime(),
+  });
+  registry.gauge(
+    'roster_event_loop_lag_seconds',
+    'Event loop delay since the previous scrape, by quantile (1 = max).',
+    {
+      labelNames: ['quantile'],
+      collect: () => {
+        const samples = delay.count > 0;
+        const result: Array<[{ quantile: string }, number]> = [
+          [{ quantile: '0.5' }, samples ? delay.percentile(50) / 1e9 : 0],
+          [{ quantile: '0.99' }, samples ? delay.percentile(99) / 1e9 : 0],
+          [{ quantile: '1' }, samples ? delay.max / 1e9 : 0],
+        ];
+        delay.reset();
+        return result;
+      },
+    },
+  );
+  const handle: ProcessMetrics = { close: () => delay.disable() };
+  processMetrics.set(registry, handle);
+  return handle;
+}
