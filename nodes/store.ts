@@ -26,6 +26,7 @@ export interface StoreSnapshot {
   readonly instances: readonly Instance[];
   readonly sessions: readonly Session[];
   readonly tombstones: ReadonlyArray<[string, number, string]>;
+  readonly revisions: ReadonlyArray<[string, string, number, number]>;
 }
 
 const instanceVersion = (i: Instance): Version => ({ hlc: i.hlc, node: i.ownerNode });
@@ -154,6 +155,26 @@ export class RegistryStore {
     return entry && entry[0] === inc ? entry[1] : 0;
   }
 
+  /** Every service revision entry, `[service, origin, inc, seq]`. */
+  revisionEntries(): [string, string, number, number][] {
+    const out: [string, string, number, number][] = [];
+    for (const [service, rev] of this.revisions)
+      for (const [origin, [inc, seq]] of rev) out.push([service, origin, inc, seq]);
+    return out;
+  }
+
+  /**
+   * Removes a record without a logged change (reconciling with a peer's snapshot that no
+   * longer has it). The removal leaves a tombstone like any other.
+   */
+  dropInstance(instance: Instance, now: number): void {
+    this.delInstance(instance.service, instance.id, instanceVersion(instance), now, 'reconciled');
+  }
+
+  dropSession(session: Session, now: number): void {
+    this.delSession(session.id, sessionVersion(session), now, 'reconciled');
+  }
+
   /** A point-in-time copy of every record and tombstone (records are immutable). */
   snapshot(): StoreSnapshot {
     const tombstones: [string, number, string][] = [];
@@ -165,6 +186,7 @@ export class RegistryStore {
       instances: [...this.instances.values()],
       sessions: [...this.sessions.values()],
       tombstones,
+      revisions: this.revisionEntries(),
     };
   }
 
@@ -180,6 +202,8 @@ export class RegistryStore {
     }
     for (const s of part.sessions ?? []) this.putSession(s);
     for (const i of part.instances ?? []) this.putInstance(i);
+    for (const [service, origin, inc, seq] of part.revisions ?? [])
+      this.setRevision(service, origin, inc, seq);
   }
 
   /** Restores a service revision received with a snapshot or query. */

@@ -131,6 +131,8 @@ export const MessageSchemas = {
     tombstones: array(tuple(string({ min: 1, max: 2 * Limits.maxIdLength + 2 }), Stamp, NodeId), {
       max: Limits.maxBatch,
     }),
+    /** Service revisions, `[service, origin, inc, seq]` (see queryReply.revision). */
+    revisions: array(tuple(ServiceName, NodeId, Incarnation, Seq), { max: Limits.maxBatch }),
     /** The serving node's vector at the moment the snapshot was taken. */
     vector: Vector,
     next: optional(string({ max: Limits.maxTextLength })),

@@ -143,6 +143,7 @@ export const anyMessage = fc.oneof(
     .record({
       instances: fc.array(instance, { maxLength: 4 }),
       sessions: fc.array(session, { maxLength: 4 }),
+      revisions: fc.array(fc.tuple(serviceName, nodeId, fc.nat(), fc.nat()), { maxLength: 3 }),
       tombstones: fc.array(fc.tuple(fc.constantFrom('i:a/b', 's:x'), stamp, nodeId), {
         maxLength: 3,
       }),

@@ -115,7 +115,13 @@ t.test('encode refuses invalid bodies and oversized messages', async (t) => {
     meta: { pad: 'x'.repeat(400) },
   }));
   const err = rosterErrorOf(() =>
-    encode('snapshotReply', { instances: many, sessions: [], tombstones: [], vector: [] }),
+    encode('snapshotReply', {
+      instances: many,
+      sessions: [],
+      tombstones: [],
+      revisions: [],
+      vector: [],
+    }),
   );
   t.equal(err?.code, 'ROSTER_ERR_MESSAGE_TOO_LARGE');
 });

@@ -1,0 +1,169 @@
+/**
+ * RosterClient: what a service imports to register itself and discover others.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  decodeAs,
+  encodeTrusted,
+  type HealthCheck,
+  type Instance,
+  InstanceInput,
+  type InstanceStatus,
+  Limits,
+  RosterError,
+  Subjects,
+} from '../protocol/index.js';
+import type { Bus } from '../transport/bus.js';
+import { type Logger, silentLogger } from '../transport/logger.js';
+import { connectNatsBus, type NatsBusOptions } from '../transport/nats-bus.js';
+import { Registration } from './registration.js';
+import { ClientSession } from './session.js';
+import { ServiceWatch, type WatchOptions } from './watch.js';
+
+export interface ConnectOptions {
+  /** NATS servers (ignored when `bus` is given). */
+  readonly servers?: string | readonly string[];
+  /** An existing bus; the client does not close it. */
+  readonly bus?: Bus;
+  /** Further NATS options (auth, TLS) when the client connects itself. */
+  readonly nats?: Omit<NatsBusOptions, 'servers'>;
+  /** Session TTL (default 6000 ms): a crashed process's instances leave within TTL + 1 s. */
+  readonly ttlMs?: number;
+  /** A name for this process, shown with its session. */
+  readonly name?: string;
+  readonly prefix?: string;
+  readonly logger?: Logger;
+  readonly requestTimeoutMs?: number;
+}
+
+export interface RegisterInput {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  /** Stable id; a random one when absent. */
+  readonly id?: string;
+  readonly scheme?: 'http' | 'https' | 'tcp' | 'grpc' | 'ws' | 'wss';
+  readonly tags?: string[];
+  readonly meta?: Record<string, string>;
+  readonly weight?: number;
+  readonly zone?: string;
+  readonly version?: string;
+  readonly status?: InstanceStatus;
+  readonly check?: HealthCheck;
+}
+
+export class RosterClient implements AsyncDisposable {
+  readonly subjects: Subjects;
+  readonly session: ClientSession;
+  private readonly watches = new Set<ServiceWatch>();
+  private readonly logger: Logger;
+  private readonly requestTimeoutMs: number;
+  private closed = false;
+
+  constructor(
+    readonly bus: Bus,
+    private readonly ownsBus: boolean,
+    options: ConnectOptions,
+  ) {
+    this.subjects = new Subjects(options.prefix);
+    this.logger = (options.logger ?? silentLogger).child({ component: 'client' });
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
+    const ttlMs = options.ttlMs ?? Limits.defaultTtlMs;
+    if (!Number.isInteger(ttlMs) || ttlMs < Limits.minTtlMs || ttlMs > Limits.maxTtlMs) {
+      throw new RosterError(
+        'ROSTER_ERR_INVALID_ARGUMENT',
+        `ttlMs must be an integer within ${Limits.minTtlMs}..${Limits.maxTtlMs}`,
+      );
+    }
+    this.session = new ClientSession(
+      bus,
+      this.subjects,
+      {
+        ttlMs,
+        requestTimeoutMs: this.requestTimeoutMs,
+        ...(options.name ? { name: options.name } : {}),
+      },
+      this.logger,
+    );
+  }
+
+  /** Registers an instance of this process; resolves once a registry node acknowledged it. */
+  async register(input: RegisterInput): Promise<Registration> {
+    this.assertOpen();
+    const instance = InstanceInput.parse(
+      {
+        tags: [],
+        meta: {},
+        weight: 1,
+        ...input,
+        id: input.id ?? `${input.service}-${randomBytes(6).toString('hex')}`,
+      },
+      'instance',
+    );
+    const reply = await this.session.register(instance);
+    return new Registration(this.session, instance, reply.ownerNode);
+  }
+
+  /** The instances of a service, asked of the cluster now (query discovery). */
+  async discover(service: string): Promise<Instance[]> {
+    this.assertOpen();
+    const out: Instance[] = [];
+    let cursor: string | undefined;
+    do {
+      const reply = decodeAs(
+        (
+          await this.bus.request(
+            this.subjects.query(service),
+            encodeTrusted('queryRequest', cursor === undefined ? { service } : { service, cursor }),
+            { timeoutMs: this.requestTimeoutMs },
+          )
+        ).data,
+        'queryReply',
+      );
+      out.push(...reply.instances);
+      cursor = reply.next;
+    } while (cursor !== undefined);
+    return out;
+  }
+
+  /** Watches a service: the current set, then every change (list+watch). */
+  async watch(service: string, options: WatchOptions = {}): Promise<ServiceWatch> {
+    this.assertOpen();
+    const w = new ServiceWatch(this.bus, this.subjects, service, this.logger, {
+      requestTimeoutMs: this.requestTimeoutMs,
+      ...options,
+    });
+    await w.start();
+    this.watches.add(w);
+    return w;
+  }
+
+  /** Deregisters everything, stops watches and (if it made it) closes the bus. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.session.close();
+    for (const w of this.watches) await w.close();
+    if (this.ownsBus) await this.bus.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new RosterError('ROSTER_ERR_BUS_CLOSED', 'the Roster client is closed');
+  }
+}
+
+/** Connects to NATS (or uses the given bus) and returns a client. */
+export async function connect(options: ConnectOptions = {}): Promise<RosterClient> {
+  if (options.bus) return new RosterClient(options.bus, false, options);
+  const bus = await connectNatsBus({
+    ...options.nats,
+    ...(options.servers ? { servers: options.servers } : {}),
+    ...(options.name ? { name: options.name } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  return new RosterClient(bus, true, options);
+}

@@ -1,0 +1,255 @@
+/**
+ * List+watch of one service: subscribe to its deltas first, then query a snapshot, then
+ * apply what arrived meanwhile. A delta out of chain order triggers a re-query at once; a
+ * periodic re-query bounds how long a lost last delta can go unnoticed. While the cluster or
+ * NATS is unreachable the last known set is kept and marked stale, never emptied.
+ */
+
+import {
+  type Change,
+  decodeAs,
+  encodeTrusted,
+  type Instance,
+  isRosterError,
+  type Subjects,
+} from '../protocol/index.js';
+import type { Bus, BusSubscription } from '../transport/bus.js';
+import type { Logger } from '../transport/logger.js';
+import { ServiceView, type ViewEvent } from './service-view.js';
+
+export type WatchEvent =
+  | { readonly type: 'snapshot'; readonly instances: readonly Instance[] }
+  | ViewEvent
+  | { readonly type: 'stale'; readonly reason: string }
+  | { readonly type: 'fresh' };
+
+export interface WatchOptions {
+  /** Re-query this often even without a detected gap (default 5000 ms). */
+  readonly resyncMs?: number;
+  readonly requestTimeoutMs?: number;
+  /** Most events buffered for a slow async-iterator consumer before the oldest are dropped. */
+  readonly maxBuffered?: number;
+}
+
+export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable {
+  readonly view: ServiceView;
+  private sub: BusSubscription | undefined;
+  private buffered: Change[] | undefined = [];
+  private readonly listeners = new Set<(e: WatchEvent) => void>();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private periodic: NodeJS.Timeout | undefined;
+  private offStatus: (() => void) | undefined;
+  private syncing: Promise<void> | undefined;
+  private resyncAgain = false;
+  private closed = false;
+  private staleReason: string | undefined;
+  private readonly resyncMs: number;
+  private readonly timeoutMs: number;
+  private readonly maxBuffered: number;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly subjects: Subjects,
+    readonly service: string,
+    private readonly logger: Logger,
+    options: WatchOptions = {},
+  ) {
+    this.view = new ServiceView(service);
+    this.resyncMs = options.resyncMs ?? 5000;
+    this.timeoutMs = options.requestTimeoutMs ?? 2000;
+    this.maxBuffered = options.maxBuffered ?? 10_000;
+  }
+
+  /** True while the set may be out of date (cluster or NATS unreachable). */
+  get stale(): boolean {
+    return this.staleReason !== undefined;
+  }
+
+  instances(): Instance[] {
+    return this.view.instances();
+  }
+
+  /** Subscribes, loads the first snapshot, and resolves once the set is known. */
+  async start(): Promise<void> {
+    this.sub = this.bus.subscribe(this.subjects.delta(this.service), (m) => {
+      let change: Change;
+      try {
+        change = decodeAs(m.data, 'change');
+      } catch (err) {
+        this.logger.debug({ err }, 'bad delta ignored');
+        return;
+      }
+      if (this.buffered) {
+        if (this.buffered.length < 100_000) this.buffered.push(change);
+        return;
+      }
+      this.applyDelta(change);
+    });
+    this.offStatus = this.bus.onStatus((s) => {
+      if (s.type === 'disconnect') this.markStale('bus disconnected');
+      else if (s.type === 'reconnect') this.resync();
+    });
+    await this.bus.flush();
+    await this.sync(true);
+    this.periodic = setInterval(() => this.resync(), this.resyncMs);
+    this.periodic.unref();
+  }
+
+  /** Listens to every event after the initial snapshot. */
+  on(listener: (e: WatchEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Events as an async iterable: the current snapshot first, then changes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+    const queue: WatchEvent[] = [{ type: 'snapshot', instances: this.instances() }];
+    let wake: (() => void) | undefined;
+    const off = this.on((e) => {
+      queue.push(e);
+      if (queue.length > this.maxBuffered) queue.shift();
+      wake?.();
+    });
+    try {
+      while (!this.closed || queue.length > 0) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } finally {
+      off();
+    }
+  }
+
+  /** Asks for a fresh snapshot soon (coalesced). */
+  resync(): void {
+    if (this.closed || this.resyncTimer) return;
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = undefined;
+      void this.sync(false);
+    }, 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sub?.unsubscribe();
+    this.offStatus?.();
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    if (this.periodic) clearInterval(this.periodic);
+    for (const l of this.listeners) l({ type: 'stale', reason: 'closed' });
+    this.listeners.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private applyDelta(change: Change): void {
+    const events: ViewEvent[] = [];
+    const outcome = this.view.applyDelta(change, events);
+    this.emit(events);
+    if (outcome === 'gap') this.resync();
+  }
+
+  private async sync(initial: boolean): Promise<void> {
+    if (this.syncing) {
+      this.resyncAgain = true;
+      return this.syncing;
+    }
+    this.syncing = this.runSync(initial).finally(() => {
+      this.syncing = undefined;
+      if (this.resyncAgain && !this.closed) {
+        this.resyncAgain = false;
+        this.resync();
+      }
+    });
+    return this.syncing;
+  }
+
+  private async runSync(initial: boolean): Promise<void> {
+    if (!initial) this.buffered = [];
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        const { instances, revision } = await this.query();
+        const events: ViewEvent[] = [];
+        const complete = this.view.reconcile(instances, revision, events);
+        const held = this.buffered ?? [];
+        this.buffered = undefined;
+        for (const c of held) this.view.applyDelta(c, events);
+        if (!initial) this.emit(events);
+        if (this.staleReason !== undefined) {
+          this.staleReason = undefined;
+          this.emit([{ type: 'fresh' }]);
+        }
+        // The answering node was behind us on some origin: ask again shortly.
+        if ((!complete || this.view.hasGap) && attempt < 3) {
+          this.buffered = [];
+          await sleep(50 * (attempt + 1));
+          continue;
+        }
+        return;
+      } catch (err) {
+        if (initial && attempt >= 2) {
+          this.buffered = undefined;
+          throw err;
+        }
+        this.markStale(isRosterError(err) ? err.code : 'query failed');
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async query(): Promise<{ instances: Instance[]; revision: [string, number, number][] }> {
+    const instances: Instance[] = [];
+    let revision: [string, number, number][] = [];
+    let cursor: string | undefined;
+    do {
+      const reply = decodeAs(
+        (
+          await this.bus.request(
+            this.subjects.query(this.service),
+            encodeTrusted(
+              'queryRequest',
+              cursor === undefined ? { service: this.service } : { service: this.service, cursor },
+            ),
+            { timeoutMs: this.timeoutMs },
+          )
+        ).data,
+        'queryReply',
+      );
+      instances.push(...reply.instances);
+      if (cursor === undefined) revision = reply.revision;
+      cursor = reply.next;
+    } while (cursor !== undefined);
+    return { instances, revision };
+  }
+
+  private markStale(reason: string): void {
+    if (this.staleReason !== undefined || this.closed) return;
+    this.staleReason = reason;
+    this.emit([{ type: 'stale', reason }]);
+  }
+
+  private emit(events: readonly WatchEvent[]): void {
+    for (const e of events) {
+      for (const l of this.listeners) {
+        try {
+          l(e);
+        } catch (err) {
+          this.logger.error({ err }, 'watch listener failed');
+        }
+      }
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
