@@ -43,6 +43,13 @@ export class ServiceView {
     return this.records.get(id);
   }
 
+  /** True when `origin`'s change `seq` (of incarnation `inc`) to this service has not been applied. */
+  isBehind(origin: string, inc: number, seq: number): boolean {
+    const pos = this.chain.get(origin);
+    if (!pos) return seq > 0;
+    return inc > pos.inc || (inc === pos.inc && seq > pos.seq);
+  }
+
   /** True when some origin's chain has a hole (a re-query is due). */
   get hasGap(): boolean {
     for (const p of this.chain.values()) if (p.seen > p.seq) return true;

@@ -1,7 +1,8 @@
 /**
  * List+watch of one service: subscribe to its deltas first, then query a snapshot, then
- * apply what arrived meanwhile. A delta out of chain order triggers a re-query at once; a
- * periodic re-query bounds how long a lost last delta can go unnoticed. While the cluster or
+ * apply what arrived meanwhile. A delta out of chain order triggers a re-query at once; node
+ * heartbeats name the services each node changed lately, so a lost last delta is noticed
+ * within one heartbeat period (a slow periodic re-query is the safety net). While the cluster or
  * NATS is unreachable the last known set is kept and marked stale, never emptied.
  */
 
@@ -24,7 +25,7 @@ export type WatchEvent =
   | { readonly type: 'fresh' };
 
 export interface WatchOptions {
-  /** Re-query this often even without a detected gap (default 5000 ms). */
+  /** Re-query this often even without a detected gap (default 30000 ms): a safety net only. */
   readonly resyncMs?: number;
   readonly requestTimeoutMs?: number;
   /** Most events buffered for a slow async-iterator consumer before the oldest are dropped. */
@@ -34,6 +35,7 @@ export interface WatchOptions {
 export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable {
   readonly view: ServiceView;
   private sub: BusSubscription | undefined;
+  private hbSub: BusSubscription | undefined;
   private buffered: Change[] | undefined = [];
   private readonly listeners = new Set<(e: WatchEvent) => void>();
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -55,7 +57,7 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
     options: WatchOptions = {},
   ) {
     this.view = new ServiceView(service);
-    this.resyncMs = options.resyncMs ?? 5000;
+    this.resyncMs = options.resyncMs ?? 30_000;
     this.timeoutMs = options.requestTimeoutMs ?? 2000;
     this.maxBuffered = options.maxBuffered ?? 10_000;
   }
@@ -84,6 +86,22 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
         return;
       }
       this.applyDelta(change);
+    });
+    // Heartbeats name the services each node changed lately: a lost last delta shows there.
+    this.hbSub = this.bus.subscribe(this.subjects.heartbeat, (m) => {
+      if (this.buffered) return;
+      try {
+        const hb = decodeAs(m.data, 'heartbeat');
+        if (hb.touchedOverflow) {
+          this.resync();
+          return;
+        }
+        for (const [service, seq] of hb.touched ?? []) {
+          if (service === this.service && this.view.isBehind(hb.node, hb.inc, seq)) this.resync();
+        }
+      } catch (err) {
+        this.logger.debug({ err }, 'bad heartbeat ignored');
+      }
     });
     this.offStatus = this.bus.onStatus((s) => {
       if (s.type === 'disconnect') this.markStale('bus disconnected');
@@ -140,6 +158,7 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
     if (this.closed) return;
     this.closed = true;
     this.sub?.unsubscribe();
+    this.hbSub?.unsubscribe();
     this.offStatus?.();
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     if (this.periodic) clearInterval(this.periodic);

@@ -66,6 +66,10 @@ export class ChangeLog {
     return { kind: 'ok', changes };
   }
 
+  forget(origin: string): void {
+    this.logs.delete(origin);
+  }
+
   /** Number of changes kept across origins. */
   get size(): number {
     let n = 0;

@@ -35,6 +35,8 @@ export interface RegistryNodeOptions {
   readonly maxInstancesPerSession?: number;
   /** Request timeout for pulls and snapshot pages. */
   readonly requestTimeoutMs?: number;
+  /** A node silent this long that owns nothing is forgotten (dropped from the vector). */
+  readonly forgetNodeAfterMs?: number;
 }
 
 export interface ResolvedNodeOptions {
@@ -51,6 +53,7 @@ export interface ResolvedNodeOptions {
   readonly logPerOrigin: number;
   readonly maxInstancesPerSession: number;
   readonly requestTimeoutMs: number;
+  readonly forgetNodeAfterMs: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -97,5 +100,6 @@ export function resolveNodeOptions(options: RegistryNodeOptions): ResolvedNodeOp
       10_000,
     ),
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 2000),
+    forgetNodeAfterMs: positive('forgetNodeAfterMs', options.forgetNodeAfterMs, 3_600_000),
   };
 }

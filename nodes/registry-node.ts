@@ -151,6 +151,10 @@ export class RegistryNode implements AsyncDisposable {
     });
     this.every(500, () => this.sweepOrphans());
     this.every(10_000, () => this.store.expireTombstones(Date.now() - this.options.tombstoneTtlMs));
+    this.every(60_000, () => {
+      const gone = this.replicator.pruneOrigins(Date.now(), this.options.forgetNodeAfterMs);
+      if (gone.length > 0) this.logger.info({ gone }, 'forgot long-dead nodes');
+    });
     this.stall.start();
   }
 
@@ -299,11 +303,13 @@ export class RegistryNode implements AsyncDisposable {
         break;
       case 'instance-removed':
         this.health.delete(instanceKey(effect.instance.service, effect.instance.id));
+        if (change.origin !== this.id) this.sessions.reassert(effect.instance);
         break;
       case 'session-opened':
         if (effect.session.ownerNode !== this.id) this.sessions.released(effect.session.id);
         break;
       case 'session-closed':
+        if (change.origin !== this.id) this.sessions.reassertSession(effect.session);
         break;
     }
     for (const l of this.listeners) {

@@ -53,6 +53,7 @@ export interface ReplicatorDeps {
 const MAX_SYNC_BUFFER = 500_000;
 const PULL_PAGE = 2_000;
 const SNAPSHOT_PAGE = 2_000;
+const TOUCHED_MAX = 256;
 
 export class Replicator {
   readonly store = new RegistryStore();
@@ -65,6 +66,9 @@ export class Replicator {
   private ownSeq = 0;
   private sessionPrev = 0;
   private syncBuffer: Change[] | undefined;
+  /** Services changed by this node since the last heartbeat, and in the period before. */
+  private touchedNow = new Map<string, number>();
+  private touchedBefore = new Map<string, number>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closed = false;
   ready = false;
@@ -148,6 +152,7 @@ export class Replicator {
     if (body.op === 'put' || body.op === 'del') {
       const service = body.op === 'put' ? body.instance.service : body.service;
       prev = this.store.lastSeqFor(service, this.id, incarnation);
+      this.touchedNow.set(service, seq);
     } else {
       prev = this.sessionPrev;
       this.sessionPrev = seq;
@@ -186,6 +191,28 @@ export class Replicator {
       ready: this.ready,
       startedAt: this.startedAt,
     };
+  }
+
+  /**
+   * Forgets nodes silent for longer than `forgetAfterMs` that own nothing any more, so the
+   * vector (carried in every heartbeat) does not grow with every node that ever existed.
+   */
+  pruneOrigins(now: number, forgetAfterMs: number): string[] {
+    const owners = new Set<string>();
+    for (const i of this.store.allInstances()) owners.add(i.ownerNode);
+    for (const s of this.store.allSessions()) owners.add(s.ownerNode);
+    const forgotten: string[] = [];
+    for (const origin of [...this.progress.knownOrigins()]) {
+      if (origin === this.id || owners.has(origin)) continue;
+      const peer = this.peers.get(origin);
+      if (peer && now - peer.lastSeen <= forgetAfterMs) continue;
+      if (!peer && now - this.startedAt <= forgetAfterMs) continue;
+      this.progress.forget(origin);
+      this.log.forget(origin);
+      forgotten.push(origin);
+    }
+    this.peers.prune(now, forgetAfterMs);
+    return forgotten;
   }
 
   close(): void {
@@ -463,11 +490,17 @@ export class Replicator {
   }
 
   private beat(): void {
+    const touched = new Map([...this.touchedBefore, ...this.touchedNow]);
+    this.touchedBefore = this.touchedNow;
+    this.touchedNow = new Map();
+    const hb: MessageOf<'heartbeat'> = {
+      ...this.state(),
+      intervalMs: this.deps.options.heartbeatMs,
+    };
+    if (touched.size > TOUCHED_MAX) hb.touchedOverflow = true;
+    else if (touched.size > 0) hb.touched = [...touched];
     try {
-      this.deps.bus.publish(
-        this.deps.subjects.heartbeat,
-        encodeTrusted('heartbeat', { ...this.state(), intervalMs: this.deps.options.heartbeatMs }),
-      );
+      this.deps.bus.publish(this.deps.subjects.heartbeat, encodeTrusted('heartbeat', hb));
     } catch (err) {
       this.deps.logger.debug({ err }, 'heartbeat not sent');
     }

@@ -11,6 +11,7 @@ import {
   type MessageOf,
   type RemoveReason,
   RosterError,
+  type Session,
 } from '../protocol/index.js';
 import type { Logger } from '../transport/logger.js';
 import { type Lease, LeaseTable } from './leases.js';
@@ -146,6 +147,26 @@ export class SessionManager {
         this.leases.grant(s.id, s.ttlMs, s.secretHash, now + this.options.orphanGraceMs);
       }
     }
+  }
+
+  /**
+   * Another node removed a record we still hold a live lease for (the janitor judged us
+   * dead while we were only slow or cut off): write it again, newer, so it comes back.
+   */
+  reassert(removed: Instance): void {
+    if (removed.ownerNode !== this.id || !this.leases.has(removed.sessionId)) return;
+    const hlc = this.clock.tick();
+    this.replicator.commit({ op: 'put', instance: { ...removed, hlc } }, hlc);
+    this.logger.warn(
+      { instance: `${removed.service}/${removed.id}` },
+      'instance removed by a peer while its lease is live: restored',
+    );
+  }
+
+  reassertSession(removed: Session): void {
+    if (removed.ownerNode !== this.id || !this.leases.has(removed.id)) return;
+    const hlc = this.clock.tick();
+    this.replicator.commit({ op: 'sput', session: { ...removed, hlc } }, hlc);
   }
 
   /** A session moved to another node: stop owning it here. */

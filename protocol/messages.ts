@@ -112,7 +112,17 @@ export const MessageSchemas = {
 
   // --- replication (registry nodes) ---
   change: Change,
-  heartbeat: object({ ...nodeState, intervalMs: int({ min: 10, max: 60_000 }) }),
+  heartbeat: object({
+    ...nodeState,
+    intervalMs: int({ min: 10, max: 60_000 }),
+    /**
+     * Services this node changed in the last two heartbeat periods, with its seq of the last
+     * change to each: a watcher that has not seen that seq lost the tail and re-queries.
+     */
+    touched: optional(array(tuple(ServiceName, Seq), { max: 256 })),
+    /** More services changed than `touched` can list: every watcher should re-check. */
+    touchedOverflow: optional(boolean),
+  }),
   pullRequest: object({ origin: NodeId, inc: Incarnation, from: Seq, to: Seq }),
   pullReply: object({
     changes: array(Change, { max: Limits.maxBatch }),
