@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { Change, Instance } from '../../protocol/index.js';
 import { ServiceView, type ViewEvent } from '../../client/service-view.js';
+import type { Change, Instance } from '../../protocol/index.js';
 
 const inst = (id: string, hlc: number, owner = 'n1'): Instance => ({
   id,
@@ -62,7 +62,14 @@ t.test('reconcile fills holes and removes only what the snapshot has seen remove
   v.applyDelta(put('n2', 2, 1, inst('y', 21, 'n2')), events);
   events.length = 0;
   // The answering node saw n1 up to 5 (a was removed there) but n2 only up to 1 (no y yet).
-  const complete = v.reconcile([inst('x', 20, 'n2')], [['n1', 1, 5], ['n2', 1, 1]], events);
+  const complete = v.reconcile(
+    [inst('x', 20, 'n2')],
+    [
+      ['n1', 1, 5],
+      ['n2', 1, 1],
+    ],
+    events,
+  );
   t.same(
     events.map((e) => `${e.type}:${e.instance.id}`),
     ['removed:a'],
@@ -70,7 +77,10 @@ t.test('reconcile fills holes and removes only what the snapshot has seen remove
   );
   t.equal(complete, true, 'we applied n2:2 in order, so nothing is missing');
   t.same(
-    v.instances().map((i) => i.id).sort(),
+    v
+      .instances()
+      .map((i) => i.id)
+      .sort(),
     ['x', 'y'],
   );
 });
@@ -85,15 +95,22 @@ t.test('a node behind on an origin we have a hole in is reported incomplete', as
   t.notOk(v.hasGap);
 });
 
-t.test('a replayed put after a removal never resurrects; a new incarnation restarts the chain', async (t) => {
-  const v = new ServiceView('api');
-  const events: ViewEvent[] = [];
-  const a = inst('a', 10);
-  v.applyDelta(put('n1', 1, 0, a), events);
-  v.applyDelta(del('n1', 2, 1, a), events);
-  t.equal(v.applyDelta(put('n1', 1, 0, a), events), 'duplicate');
-  t.equal(v.size, 0);
-  t.equal(v.applyDelta(put('n1', 1, 0, inst('a', 30), 2), events), 'applied', 'restarted origin');
-  t.equal(v.size, 1);
-  t.equal(v.applyDelta(put('n1', 5, 2, inst('z', 31), 1), events), 'duplicate', 'old incarnation');
-});
+t.test(
+  'a replayed put after a removal never resurrects; a new incarnation restarts the chain',
+  async (t) => {
+    const v = new ServiceView('api');
+    const events: ViewEvent[] = [];
+    const a = inst('a', 10);
+    v.applyDelta(put('n1', 1, 0, a), events);
+    v.applyDelta(del('n1', 2, 1, a), events);
+    t.equal(v.applyDelta(put('n1', 1, 0, a), events), 'duplicate');
+    t.equal(v.size, 0);
+    t.equal(v.applyDelta(put('n1', 1, 0, inst('a', 30), 2), events), 'applied', 'restarted origin');
+    t.equal(v.size, 1);
+    t.equal(
+      v.applyDelta(put('n1', 5, 2, inst('z', 31), 1), events),
+      'duplicate',
+      'old incarnation',
+    );
+  },
+);
