@@ -72,6 +72,15 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 
 export function resolveNodeOptions(options: RegistryNodeOptions): ResolvedNodeOptions {
   const heartbeatMs = positive('heartbeatMs', options.heartbeatMs, 1000);
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 10 || heartbeatMs > 60_000) {
+    throw new RosterError(
+      'ROSTER_ERR_CONFIG',
+      `heartbeatMs must be an integer within 10..60000, got ${heartbeatMs}`,
+      {
+        key: 'heartbeatMs',
+      },
+    );
+  }
   const defaultTtlMs = positive('defaultTtlMs', options.defaultTtlMs, Limits.defaultTtlMs);
   if (defaultTtlMs < Limits.minTtlMs || defaultTtlMs > Limits.maxTtlMs) {
     throw new RosterError(

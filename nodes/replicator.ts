@@ -74,7 +74,11 @@ export class Replicator {
   ready = false;
   readonly startedAt = Date.now();
 
+  /** Tokens in the subject root: the token after them names the kind of message. */
+  private readonly rootTokens: number;
+
   constructor(private readonly deps: ReplicatorDeps) {
+    this.rootTokens = deps.subjects.root.split('.').length;
     this.log = new ChangeLog({ maxPerOrigin: deps.options.logPerOrigin });
     this.peers = new PeerTable(deps.options.id, deps.options.deadAfterMs);
     this.snapshots = new SnapshotServer(() => this.capture());
@@ -227,7 +231,7 @@ export class Replicator {
 
   private reject(msg: BusMessage, err: unknown): void {
     const code = isRosterError(err) ? err.code : 'ROSTER_ERR_INTERNAL';
-    const subject = msg.subject.split('.').slice(2, 3).join('.') || 'unknown';
+    const subject = msg.subject.split('.')[this.rootTokens] ?? 'unknown';
     this.deps.metrics.rejections.inc({ subject, code });
     this.deps.logger.debug({ err, subject: msg.subject }, 'message rejected');
   }
