@@ -3,7 +3,8 @@
  *
  * - Servers listen on 127.0.0.1 with `-p -1` (and `-m -1` for monitoring); the ports actually
  *   chosen are read from the ports file (`--ports_file_dir`), raced against early exit and a
- *   timeout. An early exit rejects with the server's captured log.
+ *   timeout (waitForPortsFile, shared with cli/nats-server-process.ts). An early exit rejects
+ *   with the server's captured log.
  * - restart() starts the server again on the same client, monitoring and cluster ports.
  * - Every child is tracked: a process 'exit' hook and the usual termination signals SIGKILL
  *   them, and a small watchdog shell (holding a pipe to this process) kills whatever is left if
@@ -12,11 +13,12 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureNatsServerBinary } from '../../cli/nats-server-binary.js';
+import { BoundedLog, type NatsPorts, waitForPortsFile } from '../../cli/nats-server-process.js';
 
 export interface NatsServerHandle {
   /** nats://127.0.0.1:PORT */
@@ -164,54 +166,7 @@ function natsServerBinary(): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------
 
-class BoundedLog {
-  readonly limit: number;
-  #chunks: string[] = [];
-  #size = 0;
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  append(text: string): void {
-    this.#chunks.push(text);
-    this.#size += text.length;
-    while (this.#chunks.length > 1 && this.#size - this.#chunks[0]!.length >= this.limit) {
-      this.#size -= this.#chunks.shift()!.length;
-    }
-  }
-
-  toString(): string {
-    const all = this.#chunks.join('');
-    return all.length > this.limit ? all.slice(all.length - this.limit) : all;
-  }
-}
-
-interface Ports {
-  client: number;
-  monitor: number | undefined;
-  cluster: number | undefined;
-}
-
-function portOf(url: string | undefined): number | undefined {
-  if (url === undefined) return undefined;
-  const port = Number(new URL(url).port);
-  return Number.isInteger(port) && port > 0 ? port : undefined;
-}
-
-function readPortsFile(dir: string, pid: number): Ports | undefined {
-  const name = readdirSync(dir).find((file) => file.endsWith(`_${pid}.ports`));
-  if (name === undefined) return undefined;
-  let parsed: { nats?: string[]; monitoring?: string[]; cluster?: string[] };
-  try {
-    parsed = JSON.parse(readFileSync(join(dir, name), 'utf8')) as typeof parsed;
-  } catch {
-    return undefined; // still being written
-  }
-  const client = portOf(parsed.nats?.[0]);
-  if (client === undefined) return undefined;
-  return { client, monitor: portOf(parsed.monitoring?.[0]), cluster: portOf(parsed.cluster?.[0]) };
-}
+type Ports = NatsPorts;
 
 interface ClusterSpec {
   name: string;
@@ -351,22 +306,24 @@ class NatsServer implements NatsServerHandle {
       `nats-server ${what} before it was ready (${this.#binary} ${args.join(' ')}); its log:\n` +
       this.logs();
 
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exitDescription !== undefined) throw new Error(describe(exitDescription));
-      const ports = child.pid === undefined ? undefined : readPortsFile(this.#dir, child.pid);
-      if (ports !== undefined) {
-        this.#ports = ports;
-        break;
-      }
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        await closed;
-        throw new Error(describe(`did not write its ports file within ${START_TIMEOUT_MS} ms`));
-      }
-      // wake on whichever comes first: the poll interval or the process going away
-      await Promise.race([sleep(POLL_MS), closed]);
+    const wait = await waitForPortsFile({
+      dir: this.#dir,
+      pid: child.pid,
+      exited: closed,
+      hasExited: () => exitDescription !== undefined,
+      timeoutMs: START_TIMEOUT_MS,
+      pollMs: POLL_MS,
+    });
+    if (wait.kind === 'exited') {
+      await closed;
+      throw new Error(describe(exitDescription ?? 'exited'));
     }
+    if (wait.kind === 'timeout') {
+      child.kill('SIGKILL');
+      await closed;
+      throw new Error(describe(`did not write its ports file within ${START_TIMEOUT_MS} ms`));
+    }
+    this.#ports = wait.ports;
     await this.afterStart?.();
   }
 

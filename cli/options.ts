@@ -1,0 +1,219 @@
+/**
+ * Option parsers and the NATS connection options shared by every `roster` command.
+ *
+ * Parsers throw commander's InvalidArgumentError, so a bad value ends in one line naming the
+ * flag (or the environment variable it came from) and exit code 2 (see cli/main.ts).
+ */
+
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { assertNodeId, Limits, Subjects } from '../protocol/index.js';
+import type { NatsBusOptions, NatsTlsOptions } from '../transport/index.js';
+
+/** A usage mistake found after parsing (two flags that only make sense together, …): exit 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** An integer parser bounded to [min, max]. */
+export function intIn(min: number, max: number): (value: string) => number {
+  return (value: string): number => {
+    const text = value.trim();
+    const n = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+/** A TCP port; 0 means "any free port". */
+export const parsePort = intIn(0, 65_535);
+
+export function parseLogLevel(value: string): LogLevel {
+  const level = value.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  return level as LogLevel;
+}
+
+export function parseNodeId(value: string): string {
+  try {
+    return assertNodeId(value.trim());
+  } catch {
+    throw new InvalidArgumentError(`use 1-${Limits.maxIdLength} characters of [A-Za-z0-9_-].`);
+  }
+}
+
+export function parsePrefix(value: string): string {
+  const prefix = value.trim();
+  try {
+    return new Subjects(prefix).prefix;
+  } catch {
+    throw new InvalidArgumentError(
+      'use dot-separated tokens of [A-Za-z0-9_-], at most 128 characters (for example "roster" or "prod.roster").',
+    );
+  }
+}
+
+const NATS_SCHEMES = new Set(['nats:', 'tls:']);
+
+/** Comma-separated server URLs: `nats://host:port`, `tls://host:port` or `host:port`. */
+export function parseNatsUrls(value: string): string[] {
+  const urls = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  if (urls.length === 0) throw new InvalidArgumentError('expected at least one NATS server URL.');
+  for (const url of urls) {
+    const withScheme = url.includes('://') ? url : `nats://${url}`;
+    let parsed: URL;
+    try {
+      parsed = new URL(withScheme);
+    } catch {
+      throw new InvalidArgumentError(`"${url}" is not a URL (expected nats://host:port).`);
+    }
+    if (!NATS_SCHEMES.has(parsed.protocol) || parsed.hostname === '') {
+      throw new InvalidArgumentError(`"${url}" is not a nats:// or tls:// URL.`);
+    }
+  }
+  return urls;
+}
+
+/** A path this process can read. */
+export function parseReadableFile(value: string): string {
+  const path = value.trim();
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new InvalidArgumentError(`cannot read ${path} (${code}).`);
+  }
+  return path;
+}
+
+/** Environment variables that, when empty, count as unset (so `X=` in a compose file is harmless). */
+export const ENV_VARS = [
+  'NATS_URL',
+  'ROSTER_NODE_ID',
+  'ROSTER_PREFIX',
+  'ROSTER_LOG_LEVEL',
+  'ROSTER_NATS_USER',
+  'ROSTER_NATS_PASS',
+  'ROSTER_NATS_TOKEN',
+] as const;
+
+export function dropEmptyEnv(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of ENV_VARS) if (env[name]?.trim() === '') delete env[name];
+}
+
+// ---------------------------------------------------------------------------------------------
+// NATS connection options
+
+/** What commander gives the action for the options added by addNatsOptions. */
+export interface NatsCliOptions {
+  nats: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  creds?: string;
+  nkeySeedFile?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** Adds --nats, the authentication flags and the TLS flags. */
+export function addNatsOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--nats <urls>', 'NATS server URL(s), comma-separated')
+        .env('NATS_URL')
+        .argParser(parseNatsUrls)
+        .default([DEFAULT_NATS_URL], DEFAULT_NATS_URL),
+    )
+    .addOption(
+      new Option('--user <user>', 'NATS user (with --pass)')
+        .env('ROSTER_NATS_USER')
+        .conflicts(['token', 'creds', 'nkeySeedFile']),
+    )
+    .addOption(
+      new Option('--pass <password>', 'NATS password (with --user)')
+        .env('ROSTER_NATS_PASS')
+        .conflicts(['token', 'creds', 'nkeySeedFile']),
+    )
+    .addOption(
+      new Option('--token <token>', 'NATS authentication token')
+        .env('ROSTER_NATS_TOKEN')
+        .conflicts(['creds', 'nkeySeedFile']),
+    )
+    .addOption(
+      new Option('--creds <file>', 'NATS credentials file (user JWT and NKey seed)')
+        .argParser(parseReadableFile)
+        .conflicts(['nkeySeedFile']),
+    )
+    .addOption(
+      new Option('--nkey-seed-file <file>', 'file holding a NATS NKey seed (SU…)').argParser(
+        parseReadableFile,
+      ),
+    )
+    .addOption(
+      new Option('--tls-ca <file>', 'CA certificate(s) to verify the NATS server with').argParser(
+        parseReadableFile,
+      ),
+    )
+    .addOption(
+      new Option('--tls-cert <file>', 'client certificate for NATS (with --tls-key)').argParser(
+        parseReadableFile,
+      ),
+    )
+    .addOption(
+      new Option('--tls-key <file>', 'private key of --tls-cert').argParser(parseReadableFile),
+    );
+}
+
+/** Builds the bus options from the parsed flags; throws UsageError for flags that go together. */
+export function natsBusOptions(options: NatsCliOptions): NatsBusOptions {
+  if ((options.user === undefined) !== (options.pass === undefined)) {
+    throw new UsageError(
+      options.user === undefined ? '--pass needs --user' : '--user needs --pass',
+    );
+  }
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new UsageError(
+      options.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key',
+    );
+  }
+  const out: {
+    -readonly [K in keyof NatsBusOptions]: NatsBusOptions[K];
+  } = { servers: options.nats };
+  if (options.user !== undefined) out.user = options.user;
+  if (options.pass !== undefined) out.pass = options.pass;
+  if (options.token !== undefined) out.token = options.token;
+  if (options.creds !== undefined) out.credsFile = options.creds;
+  if (options.nkeySeedFile !== undefined) {
+    const seed = readFileSync(options.nkeySeedFile, 'utf8').trim();
+    if (!/^S[A-Z2-7]{50,}$/.test(seed)) {
+      throw new UsageError(`--nkey-seed-file ${options.nkeySeedFile} does not hold an NKey seed`);
+    }
+    out.nkeySeed = seed;
+  }
+  if (
+    options.tlsCa !== undefined ||
+    options.tlsCert !== undefined ||
+    options.tlsKey !== undefined
+  ) {
+    const tls: { -readonly [K in keyof NatsTlsOptions]: NatsTlsOptions[K] } = {};
+    if (options.tlsCa !== undefined) tls.caFile = options.tlsCa;
+    if (options.tlsCert !== undefined) tls.certFile = options.tlsCert;
+    if (options.tlsKey !== undefined) tls.keyFile = options.tlsKey;
+    out.tls = tls;
+  }
+  return out;
+}
