@@ -9,6 +9,7 @@
 import {
   type Change,
   decodeAs,
+  decodeMessage,
   encodeTrusted,
   type Instance,
   isRosterError,
@@ -76,11 +77,18 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
     this.sub = this.bus.subscribe(this.subjects.delta(this.service), (m) => {
       let change: Change;
       try {
-        change = decodeAs(m.data, 'change');
+        change = decodeMessage(m.data, 'change');
       } catch (err) {
         this.logger.debug({ err }, 'bad delta ignored');
         return;
       }
+      const service =
+        change.op === 'put'
+          ? change.instance.service
+          : change.op === 'del'
+            ? change.service
+            : undefined;
+      if (service !== this.service) return; // only changes of this service, whatever the subject says
       if (this.buffered) {
         if (this.buffered.length < 100_000) this.buffered.push(change);
         return;
@@ -91,7 +99,7 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
     this.hbSub = this.bus.subscribe(this.subjects.heartbeat, (m) => {
       if (this.buffered) return;
       try {
-        const hb = decodeAs(m.data, 'heartbeat');
+        const hb = decodeMessage(m.data, 'heartbeat');
         if (hb.touchedOverflow) {
           this.resync();
           return;

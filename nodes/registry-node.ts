@@ -7,7 +7,7 @@
 
 import {
   type Change,
-  decodeAs,
+  decodeMessage,
   encodeError,
   encodeTrusted,
   HybridLogicalClock,
@@ -39,6 +39,13 @@ import { instanceKey, type StoreEffect } from './store.js';
 export type NodeEventListener = (effect: StoreEffect, change: Change) => void;
 
 const QUERY_PAGE = 2_000;
+/** Error codes that mean the input itself was bad (counted as rejections). */
+const REJECTION_CODES: ReadonlySet<string> = new Set([
+  'ROSTER_ERR_DECODE',
+  'ROSTER_ERR_INVALID_MESSAGE',
+  'ROSTER_ERR_MESSAGE_TOO_LARGE',
+  'ROSTER_ERR_UNSUPPORTED_VERSION',
+]);
 
 export class RegistryNode implements AsyncDisposable {
   readonly id: string;
@@ -57,6 +64,8 @@ export class RegistryNode implements AsyncDisposable {
   private readonly subs: BusSubscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private offStatus: (() => void) | undefined;
+  /** Tokens in the subject root (`roster.v1` → 2). */
+  private readonly rootTokens: number;
   private busDown = false;
   private readyAt = 0;
   private closed = false;
@@ -69,6 +78,7 @@ export class RegistryNode implements AsyncDisposable {
     this.id = this.options.id;
     this.incarnation = Date.now();
     this.subjects = new Subjects(this.options.prefix);
+    this.rootTokens = this.subjects.root.split('.').length;
     this.logger = (options.logger ?? silentLogger).child({ component: 'node', nodeId: this.id });
     const registry = options.metrics ?? new MetricsRegistry();
     this.metrics = createNodeMetrics(registry, {
@@ -125,7 +135,7 @@ export class RegistryNode implements AsyncDisposable {
     this.offStatus = this.bus.onStatus((s) => this.onBusStatus(s));
     this.subs.push(
       this.bus.subscribe(this.subjects.clusterInfo, (m) =>
-        this.reply(m, 'clusterInfoRequest', () => this.info()),
+        this.serve(m, 'clusterInfoRequest', () => encodeTrusted('clusterInfo', this.info())),
       ),
     );
     this.replicator.listen();
@@ -142,7 +152,7 @@ export class RegistryNode implements AsyncDisposable {
       this.bus.subscribe(this.subjects.queryAny, (m) => this.onQuery(m), q),
       this.bus.subscribe(
         this.subjects.catalog,
-        (m) => this.reply(m, 'catalogRequest', () => this.catalog()),
+        (m) => this.serve(m, 'catalogRequest', () => encodeTrusted('catalogReply', this.catalog())),
         q,
       ),
     );
@@ -200,96 +210,69 @@ export class RegistryNode implements AsyncDisposable {
 
   // --- requests ---
 
-  /** Decodes a request, runs `handle`, and answers with its result or a typed error. */
-  private reply<T extends MessageType, R extends MessageType>(
+  /** Decodes a request, answers with what `handle` encodes, or with a typed error. */
+  private serve<T extends MessageType>(
     msg: BusMessage,
     type: T,
-    handle: (req: MessageOf<T>) => MessageOf<R>,
-    replyType?: R,
+    handle: (req: MessageOf<T>) => Uint8Array,
   ): void {
     const op = type.replace(/Request$/, '');
     try {
-      const req = decodeAs(msg.data, type);
-      const result = handle(req);
-      const out = (replyType ??
-        (
-          { clusterInfoRequest: 'clusterInfo', catalogRequest: 'catalogReply' } as Record<
-            string,
-            MessageType
-          >
-        )[type]) as R;
-      msg.respond(encodeTrusted(out, result));
+      msg.respond(handle(decodeMessage(msg.data, type)));
       this.metrics.requests.inc({ op, result: 'ok' });
     } catch (err) {
       const e = isRosterError(err) ? err : new RosterError('ROSTER_ERR_INTERNAL', 'internal error');
       if (!isRosterError(err)) this.logger.error({ err, subject: msg.subject }, 'request failed');
       this.metrics.requests.inc({ op, result: e.code });
-      if (
-        e.code === 'ROSTER_ERR_DECODE' ||
-        e.code === 'ROSTER_ERR_INVALID_MESSAGE' ||
-        e.code === 'ROSTER_ERR_MESSAGE_TOO_LARGE'
-      ) {
-        this.metrics.rejections.inc({ subject: op, code: e.code });
-      }
+      if (REJECTION_CODES.has(e.code)) this.metrics.rejections.inc({ subject: op, code: e.code });
       msg.respond(encodeError(e.toWire()));
     }
   }
 
   private onRegister(msg: BusMessage): void {
-    const service = msg.subject.split('.')[this.subjects.root.split('.').length + 1];
-    this.reply(
-      msg,
-      'registerRequest',
-      (req) => {
-        if (req.instance.service !== service) {
-          throw new RosterError(
-            'ROSTER_ERR_INVALID_MESSAGE',
-            `registration of ${req.instance.service} sent on the subject of ${String(service)}`,
-          );
-        }
-        return this.sessions.register(req, Date.now());
-      },
-      'registerReply',
-    );
+    const service = msg.subject.split('.')[this.rootTokens + 1];
+    this.serve(msg, 'registerRequest', (req) => {
+      if (req.instance.service !== service) {
+        throw new RosterError(
+          'ROSTER_ERR_INVALID_MESSAGE',
+          `registration of ${req.instance.service} sent on the subject of ${String(service)}`,
+        );
+      }
+      return encodeTrusted('registerReply', this.sessions.register(req, Date.now()));
+    });
   }
 
   private onSession(msg: BusMessage): void {
-    this.reply(
-      msg,
-      'sessionRequest',
-      (req) => this.sessions.handle(req, Date.now()),
-      'sessionReply',
+    this.serve(msg, 'sessionRequest', (req) =>
+      encodeTrusted('sessionReply', this.sessions.handle(req, Date.now())),
     );
   }
 
+  /**
+   * One page of a service's instances, sorted by id; the cursor is the last id of the
+   * previous page, so pages fetched from different nodes still fit together.
+   */
   private onQuery(msg: BusMessage): void {
-    const service = msg.subject.split('.').at(-1);
-    try {
-      const req = decodeAs(msg.data, 'queryRequest');
+    const service = msg.subject.split('.')[this.rootTokens + 1];
+    this.serve(msg, 'queryRequest', (req) => {
       if (req.service !== service)
         throw new RosterError('ROSTER_ERR_INVALID_MESSAGE', 'query subject and body disagree');
-      const all = [...(this.store.service(req.service)?.values() ?? [])];
-      const offset = req.cursor === undefined ? 0 : Number.parseInt(req.cursor, 10) || 0;
+      const after = req.cursor;
+      const page = [...(this.store.service(req.service)?.values() ?? [])]
+        .filter((i) => after === undefined || i.id > after)
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const revision = this.store.revision(req.service);
-      msg.respond(
-        encodePaged((n) => {
-          const end = Math.min(all.length, offset + n);
-          const body: MessageOf<'queryReply'> = {
-            service: req.service,
-            instances: all.slice(offset, end),
-            revision,
-            node: this.id,
-          };
-          if (end < all.length) body.next = String(end);
-          return encodeTrusted('queryReply', body);
-        }, QUERY_PAGE),
-      );
-      this.metrics.requests.inc({ op: 'query', result: 'ok' });
-    } catch (err) {
-      const e = isRosterError(err) ? err : new RosterError('ROSTER_ERR_INTERNAL', 'internal error');
-      this.metrics.requests.inc({ op: 'query', result: e.code });
-      msg.respond(encodeError(e.toWire()));
-    }
+      return encodePaged((n) => {
+        const body: MessageOf<'queryReply'> = {
+          service: req.service,
+          instances: page.slice(0, n),
+          revision,
+          node: this.id,
+        };
+        if (n < page.length) body.next = page[n - 1]!.id;
+        return encodeTrusted('queryReply', body);
+      }, QUERY_PAGE);
+    });
   }
 
   // --- reactions ---

@@ -10,6 +10,7 @@
 import {
   type Change,
   decodeAs,
+  decodeMessage,
   encodeError,
   encodeTrusted,
   type HybridLogicalClock,
@@ -114,6 +115,30 @@ export class Replicator {
    * snapshot from the most advanced one. Resolves once this node has caught up.
    */
   async join(): Promise<void> {
+    const { logger } = this.deps;
+    for (let attempt = 0; !this.closed; attempt++) {
+      const peers = await this.discoverReadyPeers();
+      if (peers.length === 0) break; // alone, or the first of a new cluster
+      let synced = false;
+      for (const info of peers) {
+        try {
+          await this.syncFrom(info.node, 'join');
+          synced = true;
+          break;
+        } catch (err) {
+          logger.warn({ err, peer: info.node }, 'snapshot from peer failed; trying the next');
+        }
+      }
+      if (synced) break;
+      // Peers exist but none could serve a snapshot: never serve an empty store; try again.
+      await sleep(Math.min(2000, 100 * 2 ** attempt));
+    }
+    this.ready = true;
+    logger.info({ instances: this.store.instanceCount }, 'caught up, ready');
+  }
+
+  /** Ready peers, most advanced first. */
+  private async discoverReadyPeers(): Promise<MessageOf<'clusterInfo'>[]> {
     const { bus, subjects, options, logger } = this.deps;
     let infos: MessageOf<'clusterInfo'>[] = [];
     try {
@@ -133,19 +158,9 @@ export class Replicator {
         }
       });
     } catch (err) {
-      logger.warn({ err }, 'cluster discovery failed; starting alone');
+      logger.warn({ err }, 'cluster discovery failed');
     }
-    infos.sort((a, b) => vectorTotal(b.vector) - vectorTotal(a.vector));
-    for (const info of infos) {
-      try {
-        await this.syncFrom(info.node, 'join');
-        break;
-      } catch (err) {
-        logger.warn({ err, peer: info.node }, 'snapshot from peer failed; trying the next');
-      }
-    }
-    this.ready = true;
-    logger.info({ peers: infos.length, instances: this.store.instanceCount }, 'caught up, ready');
+    return infos.sort((a, b) => vectorTotal(b.vector) - vectorTotal(a.vector));
   }
 
   /** Makes, applies and publishes a change of this node's own. */
@@ -239,7 +254,7 @@ export class Replicator {
   private onDelta(msg: BusMessage): void {
     let change: Change;
     try {
-      change = decodeAs(msg.data, 'change');
+      change = decodeMessage(msg.data, 'change');
       this.checkSubject(msg.subject, change);
       this.deps.clock.observe(change.hlc);
     } catch (err) {
@@ -370,7 +385,7 @@ export class Replicator {
 
   private onPull(msg: BusMessage): void {
     try {
-      const req = decodeAs(msg.data, 'pullRequest');
+      const req = decodeMessage(msg.data, 'pullRequest');
       const range = this.log.range(req.origin, req.inc, req.from, req.to, PULL_PAGE);
       msg.respond(
         range.kind === 'gone'
@@ -395,7 +410,7 @@ export class Replicator {
 
   private onSnapshot(msg: BusMessage): void {
     try {
-      const req = decodeAs(msg.data, 'snapshotRequest');
+      const req = decodeMessage(msg.data, 'snapshotRequest');
       msg.respond(this.snapshots.page(req.cursor, req.limit));
     } catch (err) {
       this.reject(msg, err);
@@ -513,7 +528,7 @@ export class Replicator {
   private onHeartbeat(msg: BusMessage): void {
     let hb: MessageOf<'heartbeat'>;
     try {
-      hb = decodeAs(msg.data, 'heartbeat');
+      hb = decodeMessage(msg.data, 'heartbeat');
     } catch (err) {
       this.reject(msg, err);
       return;

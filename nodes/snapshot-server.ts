@@ -14,7 +14,10 @@ interface Capture {
   expires: number;
 }
 
-const CAPTURE_TTL_MS = 30_000;
+/** A transfer idle this long is abandoned (pages are asked for back to back). */
+const CAPTURE_TTL_MS = 10_000;
+/** When full, a transfer idle this long gives its place to a new one. */
+const EVICT_IDLE_MS = 1_000;
 const MAX_CAPTURES = 4;
 
 export class SnapshotServer {
@@ -29,7 +32,7 @@ export class SnapshotServer {
     let id: string;
     let offset: number;
     if (cursor === undefined) {
-      if (this.captures.size >= MAX_CAPTURES) {
+      if (this.captures.size >= MAX_CAPTURES && !this.evictIdle(now)) {
         throw new RosterError(
           'ROSTER_ERR_LIMIT_EXCEEDED',
           'too many snapshot transfers in progress',
@@ -73,6 +76,16 @@ export class SnapshotServer {
 
   close(): void {
     this.captures.clear();
+  }
+
+  /** Drops the transfer idle the longest, if idle for EVICT_IDLE_MS or more. */
+  private evictIdle(now: number): boolean {
+    let oldest: [string, Capture] | undefined;
+    for (const entry of this.captures)
+      if (!oldest || entry[1].expires < oldest[1].expires) oldest = entry;
+    if (!oldest || oldest[1].expires - CAPTURE_TTL_MS > now - EVICT_IDLE_MS) return false;
+    this.captures.delete(oldest[0]);
+    return true;
   }
 
   private expire(now: number): void {

@@ -131,3 +131,17 @@ export function decodeAs<T extends MessageType>(
   if (msg.type === 'error') throw RosterError.fromWire(msg.body as MessageOf<'error'>);
   throw new RosterError('ROSTER_ERR_DECODE', `expected a ${type} message, got ${msg.type}`);
 }
+
+/**
+ * Decodes a message that must be of type `type`, for requests and broadcasts: an `error`
+ * envelope is not an answer here, so it is rejected like any other wrong type.
+ */
+export function decodeMessage<T extends MessageType>(
+  bytes: Uint8Array,
+  type: T,
+  options: CodecOptions = {},
+): MessageOf<T> {
+  const msg = decode(bytes, options);
+  if (msg.type === type) return msg.body as MessageOf<T>;
+  throw new RosterError('ROSTER_ERR_DECODE', `expected a ${type} message, got ${msg.type}`);
+}

@@ -202,10 +202,10 @@ t.test('bad cursors and expired captures are typed errors', async (t) => {
     Date.now = realNow;
   });
   const start = realNow();
-  Date.now = () => start + 29_000;
+  Date.now = () => start + 9_000;
   const second = decodeAs(server.page(first.next, 5), 'snapshotReply');
   t.ok(second.next, 'a capture in use stays (each page extends it)');
-  Date.now = () => start + 29_000 + 30_001;
+  Date.now = () => start + 9_000 + 10_001;
   expectRosterError(t, () => server.page(second.next, 5), 'ROSTER_ERR_NOT_FOUND');
 });
 
@@ -232,7 +232,9 @@ t.test('at most 4 captures at once', async (t) => {
     Date.now = realNow;
   });
   const start = realNow();
-  Date.now = () => start + 30_001;
+  Date.now = () => start + 1_500;
+  t.ok(server.page(undefined, 2), 'when full, a transfer idle for over 1 s gives its place');
+  Date.now = () => start + 20_001;
   for (let i = 0; i < 4; i++) t.ok(server.page(undefined, 2), `after expiry: capture ${i + 1}`);
 
   server.close();
