@@ -60,6 +60,17 @@ export class ClientSession {
     });
   }
 
+  /**
+   * Session requests wait at most a quarter of the TTL, so that a hung owner is given up
+   * on, and the session moved, well within one TTL.
+   */
+  private get timeoutMs(): number {
+    return Math.min(
+      this.options.requestTimeoutMs,
+      Math.max(250, Math.floor(this.options.ttlMs / 4)),
+    );
+  }
+
   /** The node that owns the session now (undefined before the first registration). */
   get ownerNode(): string | undefined {
     return this.owner;
@@ -123,6 +134,24 @@ export class ClientSession {
     });
   }
 
+  /** Marks every instance draining (pools stop picking them); the session stays alive. */
+  drainAll(): Promise<void> {
+    return this.serial(async () => {
+      for (const [key, input] of this.registered) {
+        if (input.status === 'draining') continue;
+        this.registered.set(key, { ...input, status: 'draining' });
+        await this.changeAtOwner({
+          op: 'update',
+          sessionId: this.id,
+          secret: this.secret,
+          instanceId: input.id,
+          service: input.service,
+          status: 'draining',
+        });
+      }
+    });
+  }
+
   /** Ends the session: every instance is removed before this resolves. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -132,7 +161,7 @@ export class ClientSession {
     await this.chain.catch(() => undefined);
     if (this.owner !== undefined && this.registered.size > 0) {
       try {
-        await this.sessionRequest({ op: 'close', sessionId: this.id, secret: this.secret });
+        await this.changeAtOwner({ op: 'close', sessionId: this.id, secret: this.secret });
       } catch (err) {
         this.logger.warn({ err }, 'closing the session failed; its instances expire with the TTL');
       }
@@ -188,7 +217,16 @@ export class ClientSession {
     const concurrency = this.options.recoveryConcurrency ?? 32;
     // The first registration picks the new owner; the rest go straight to it.
     const [first, ...rest] = all;
-    if (first) await this.sendRegister(first);
+    // A hung node still holds its place in the queue group until NATS drops it: retry quickly.
+    for (let attempt = 1; first; attempt++) {
+      try {
+        await this.sendRegister(first);
+        break;
+      } catch (err) {
+        if (attempt >= 5 || this.closed || !isRosterError(err) || !RECOVERABLE.has(err.code))
+          throw err;
+      }
+    }
     for (let i = 0; i < rest.length; i += concurrency) {
       await Promise.all(rest.slice(i, i + concurrency).map((input) => this.sendRegister(input)));
     }
@@ -216,7 +254,7 @@ export class ClientSession {
     let reply: MessageOf<'registerReply'>;
     try {
       reply = decodeAs(
-        (await this.bus.request(subject, data, { timeoutMs: this.options.requestTimeoutMs })).data,
+        (await this.bus.request(subject, data, { timeoutMs: this.timeoutMs })).data,
         'registerReply',
       );
     } catch (err) {
@@ -226,7 +264,7 @@ export class ClientSession {
       reply = decodeAs(
         (
           await this.bus.request(this.subjects.register(input.service), data, {
-            timeoutMs: this.options.requestTimeoutMs,
+            timeoutMs: this.timeoutMs,
           })
         ).data,
         'registerReply',
@@ -256,7 +294,7 @@ export class ClientSession {
       this.subjects.session(this.owner),
       encodeTrusted('sessionRequest', req),
       {
-        timeoutMs: this.options.requestTimeoutMs,
+        timeoutMs: this.timeoutMs,
       },
     );
     return decodeAs(reply.data, 'sessionReply');

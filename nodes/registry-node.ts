@@ -33,7 +33,6 @@ import {
 import { encodePaged } from './paging.js';
 import { Replicator } from './replicator.js';
 import { SessionManager } from './sessions.js';
-import { StallDetector } from './stall-detector.js';
 import { instanceKey, type StoreEffect } from './store.js';
 
 export type NodeEventListener = (effect: StoreEffect, change: Change) => void;
@@ -59,7 +58,7 @@ export class RegistryNode implements AsyncDisposable {
   private readonly clock = new HybridLogicalClock();
   private readonly health: HealthChecker;
   private readonly janitor: Janitor;
-  private readonly stall: StallDetector;
+  private lastSelfPreserve = Number.NEGATIVE_INFINITY;
   private readonly listeners = new Set<NodeEventListener>();
   private readonly subs: BusSubscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -117,9 +116,6 @@ export class RegistryNode implements AsyncDisposable {
       this.options.orphanGraceMs,
       this.options.defaultTtlMs,
     );
-    this.stall = new StallDetector(this.options.stallThresholdMs, (gapMs) =>
-      this.selfPreserve(`event loop stalled ${Math.round(gapMs)} ms`),
-    );
   }
 
   get ready(): boolean {
@@ -165,7 +161,6 @@ export class RegistryNode implements AsyncDisposable {
       const gone = this.replicator.pruneOrigins(Date.now(), this.options.forgetNodeAfterMs);
       if (gone.length > 0) this.logger.info({ gone }, 'forgot long-dead nodes');
     });
-    this.stall.start();
   }
 
   /** The node's state as the cluster view shows it. */
@@ -198,7 +193,6 @@ export class RegistryNode implements AsyncDisposable {
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subs) s.unsubscribe();
     this.offStatus?.();
-    this.stall.close();
     this.health.close();
     this.replicator.close();
     this.logger.info('closed');
@@ -367,16 +361,30 @@ export class RegistryNode implements AsyncDisposable {
   /** After a fault of our own, no lease expires and no peer is judged for that time. */
   private selfPreserve(reason: string): void {
     const now = Date.now();
-    this.metrics.stalls.inc();
+    const repeat = now - this.lastSelfPreserve < this.options.stallThresholdMs;
+    this.lastSelfPreserve = now;
     this.sessions.leases.graceAll(now);
     this.replicator.peers.forgive(now);
     this.janitor.reset();
+    if (repeat) return; // the same stall, seen by another timer
+    this.metrics.stalls.inc();
     this.logger.warn({ reason }, 'self-preservation: leases and peers given a full grace period');
   }
 
+  /**
+   * Runs `fn` every `ms`. A run that comes late by more than the stall threshold means this
+   * process was stalled (or stopped): self-preservation runs first, so no lease expires and
+   * no peer is judged for time this node itself lost, whichever timer fires first.
+   */
   private every(ms: number, fn: () => void): void {
+    let last = performance.now();
     const t = setInterval(() => {
+      const now = performance.now();
+      const late = now - last - ms;
+      last = now;
       try {
+        if (late > this.options.stallThresholdMs)
+          this.selfPreserve(`timer ${Math.round(late)} ms late`);
         fn();
       } catch (err) {
         this.logger.error({ err }, 'periodic task failed');
