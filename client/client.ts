@@ -16,6 +16,7 @@ import {
 import type { Bus } from '../transport/bus.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { connectNatsBus, type NatsBusOptions } from '../transport/nats-bus.js';
+import { Pool, type PoolOptions } from './pool.js';
 import { Registration } from './registration.js';
 import { ClientSession } from './session.js';
 import { ServiceWatch, type WatchOptions } from './watch.js';
@@ -34,6 +35,13 @@ export interface ConnectOptions {
   readonly prefix?: string;
   readonly logger?: Logger;
   readonly requestTimeoutMs?: number;
+}
+
+export interface CloseOptions {
+  /** Mark instances draining and wait up to this long before deregistering (default 0). */
+  readonly drainMs?: number;
+  /** Ends the drain wait early once it returns 0 (requests still being served). */
+  readonly inFlight?: () => number;
 }
 
 export interface RegisterInput {
@@ -138,13 +146,67 @@ export class RosterClient implements AsyncDisposable {
     return w;
   }
 
-  /** Deregisters everything, stops watches and (if it made it) closes the bus. */
-  async close(): Promise<void> {
+  /**
+   * A load-balancing pool over a new watch of `service` (the watch is closed with the pool).
+   * Bad options reject with ROSTER_ERR_INVALID_ARGUMENT (and the watch is closed again).
+   */
+  async pool(
+    service: string,
+    options: PoolOptions & { readonly watch?: WatchOptions } = {},
+  ): Promise<Pool> {
+    this.assertOpen();
+    const w = await this.watch(service, options.watch ?? {});
+    try {
+      return new Pool(w, options, true);
+    } catch (err) {
+      await w.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Drains (when `drainMs` > 0: every instance is marked draining, then in-flight work gets
+   * up to drainMs to finish), deregisters everything and waits for the cluster's
+   * acknowledgement, stops watches and, if the client made it, closes the bus.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const drainMs = options.drainMs ?? 0;
+    if (drainMs > 0 && this.session.instanceCount > 0) {
+      try {
+        await this.session.drainAll();
+        const until = Date.now() + drainMs;
+        while (Date.now() < until && (options.inFlight?.() ?? 1) > 0) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(25, until - Date.now())));
+        }
+      } catch (err) {
+        this.logger.warn({ err }, 'draining failed; deregistering now');
+      }
+    }
     await this.session.close();
     for (const w of this.watches) await w.close();
     if (this.ownsBus) await this.bus.close();
+  }
+
+  /**
+   * Opt-in: on SIGTERM or SIGINT, close (draining first) and exit. Returns a function that
+   * removes the handlers.
+   */
+  closeOnSignals(
+    options: CloseOptions & { signals?: NodeJS.Signals[]; exit?: boolean } = {},
+  ): () => void {
+    const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+    const handler = (signal: NodeJS.Signals) => {
+      this.logger.info({ signal }, 'signal received: draining and deregistering');
+      void this.close(options).finally(() => {
+        if (options.exit ?? true) process.exit(0);
+      });
+    };
+    for (const s of signals) process.once(s, handler);
+    return () => {
+      for (const s of signals) process.off(s, handler);
+    };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
