@@ -118,30 +118,36 @@ export function decode(bytes: Uint8Array, options: CodecOptions = {}): Decoded {
 }
 
 /**
- * Decodes a message that must be of type `type`. An `error` envelope is rebuilt and thrown
- * as the RosterError it carries; any other type is a ROSTER_ERR_DECODE.
+ * Decodes a reply that must be of type `type`. An `error` envelope is rebuilt and thrown as
+ * the RosterError it carries; any other type is a ROSTER_ERR_DECODE.
  */
 export function decodeAs<T extends MessageType>(
   bytes: Uint8Array,
   type: T,
   options: CodecOptions = {},
 ): MessageOf<T> {
-  const msg = decode(bytes, options);
-  if (msg.type === type) return msg.body as MessageOf<T>;
-  if (msg.type === 'error') throw RosterError.fromWire(msg.body as MessageOf<'error'>);
-  throw new RosterError('ROSTER_ERR_DECODE', `expected a ${type} message, got ${msg.type}`);
+  return expectType(decode(bytes, options), type, true);
 }
 
 /**
- * Decodes a message that must be of type `type`, for requests and broadcasts: an `error`
- * envelope is not an answer here, so it is rejected like any other wrong type.
+ * Decodes a request or broadcast that must be of type `type`: an `error` envelope is not an
+ * answer here, so it is rejected like any other wrong type.
  */
 export function decodeMessage<T extends MessageType>(
   bytes: Uint8Array,
   type: T,
   options: CodecOptions = {},
 ): MessageOf<T> {
-  const msg = decode(bytes, options);
+  return expectType(decode(bytes, options), type, false);
+}
+
+function expectType<T extends MessageType>(
+  msg: Decoded,
+  type: T,
+  rethrowErrors: boolean,
+): MessageOf<T> {
   if (msg.type === type) return msg.body as MessageOf<T>;
+  if (rethrowErrors && msg.type === 'error')
+    throw RosterError.fromWire(msg.body as MessageOf<'error'>);
   throw new RosterError('ROSTER_ERR_DECODE', `expected a ${type} message, got ${msg.type}`);
 }
