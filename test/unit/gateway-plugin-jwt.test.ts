@@ -1,0 +1,663 @@
+import { createHmac, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type CryptoKey,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  type JWTPayload,
+  SignJWT,
+} from 'jose';
+import t, { type Test } from 'tap';
+import { createJwtPlugin, jwtPluginFactory, MAX_TOKEN_LENGTH } from '../../gateway/plugins/jwt.js';
+import { expectRosterError } from '../helpers/expect-error.js';
+import { fakeEnv, fakeRequestContext, run } from '../helpers/fake-request-context.js';
+
+const SECRET = 'a-test-secret-that-is-long-enough-for-hs256!';
+const enc = new TextEncoder();
+const nowSec = () => Math.floor(Date.now() / 1000);
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+async function sign(
+  payload: JWTPayload,
+  alg: string,
+  key: CryptoKey | KeyObject | Uint8Array,
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  const jwt = new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT', ...header });
+  if (payload.exp === undefined) jwt.setExpirationTime(nowSec() + 300);
+  return jwt.sign(key);
+}
+
+const bearer = (token: string) =>
+  fakeRequestContext({ headers: { authorization: `Bearer ${token}` } });
+
+async function expectReject(
+  t: Test,
+  plugin: ReturnType<typeof createJwtPlugin>,
+  token: string | undefined,
+  reason: string,
+  status = 401,
+) {
+  const ctx = token === undefined ? fakeRequestContext() : bearer(token);
+  const out = await run(plugin, ctx);
+  t.equal(out?.status, status, `${reason}: status ${status}`);
+  t.equal(out?.reason, reason, `reason ${reason}`);
+  t.equal(ctx.consumer, undefined, 'no consumer set');
+  if (status === 401) {
+    const www = out?.headers?.['www-authenticate'] ?? '';
+    t.match(www, /^Bearer/, 'WWW-Authenticate: Bearer');
+    if (reason !== 'jwt_missing') t.match(www, /error="invalid_token"/);
+  }
+  const body = JSON.parse(out?.body ?? '{}') as {
+    error: { code: string; data: { reason: string } };
+  };
+  t.equal(body.error.data.reason, reason, 'reason in the body');
+  return out;
+}
+
+t.test('HS256 happy path sets the consumer from sub, and caches the verdict', async (t) => {
+  const plugin = createJwtPlugin({ algorithms: ['HS256'], secret: SECRET }, fakeEnv());
+  const token = await sign({ sub: 'alice' }, 'HS256', enc.encode(SECRET));
+  const ctx = bearer(token);
+  const first = plugin.onRequest(ctx);
+  t.ok(first instanceof Promise, 'first sight verifies asynchronously');
+  t.equal(await first, undefined, 'accepted');
+  t.equal(ctx.consumer, 'alice');
+  const ctx2 = bearer(token);
+  const second = plugin.onRequest(ctx2);
+  t.equal(second, undefined, 'second sight answers synchronously from the cache');
+  t.equal(ctx2.consumer, 'alice');
+});
+
+t.test('every supported algorithm family verifies', async (t) => {
+  for (const alg of ['HS384', 'HS512']) {
+    const plugin = createJwtPlugin({ algorithms: [alg], secret: SECRET.repeat(2) }, fakeEnv());
+    const token = await sign({ sub: alg }, alg, enc.encode(SECRET.repeat(2)));
+    const ctx = bearer(token);
+    t.equal(await run(plugin, ctx), undefined, `${alg} accepted`);
+    t.equal(ctx.consumer, alg);
+  }
+  const asymmetric: [string, Record<string, unknown>?][] = [
+    ['RS256'],
+    ['RS384'],
+    ['RS512'],
+    ['PS256'],
+    ['PS384'],
+    ['PS512'],
+    ['ES256'],
+    ['ES384'],
+    ['ES512'],
+    ['EdDSA', { crv: 'Ed25519' }],
+    ['Ed25519'],
+  ];
+  for (const [alg, opts] of asymmetric) {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...opts });
+    const pem = await exportSPKI(publicKey);
+    const plugin = createJwtPlugin({ algorithms: [alg], publicKey: pem }, fakeEnv());
+    const ctx = bearer(await sign({ sub: alg }, alg, privateKey));
+    t.equal(await run(plugin, ctx), undefined, `${alg} (PEM) accepted`);
+    t.equal(ctx.consumer, alg);
+    const jwk = await exportJWK(publicKey);
+    const viaJwk = createJwtPlugin({ algorithms: [alg], publicKey: jwk }, fakeEnv());
+    t.equal(
+      await run(viaJwk, bearer(await sign({ sub: alg }, alg, privateKey))),
+      undefined,
+      `${alg} (JWK) accepted`,
+    );
+  }
+});
+
+t.test('attack set: all refused with 401 and a precise reason', async (t) => {
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const pem = await exportSPKI(publicKey);
+  const plugin = createJwtPlugin(
+    {
+      algorithms: ['RS256'],
+      publicKey: pem,
+      issuer: 'https://issuer.test',
+      audience: 'api',
+      clockToleranceSec: 30,
+    },
+    fakeEnv(),
+  );
+  const good = { sub: 'bob', iss: 'https://issuer.test', aud: 'api' };
+  t.equal(
+    await run(plugin, bearer(await sign(good, 'RS256', privateKey))),
+    undefined,
+    'baseline token accepted',
+  );
+
+  await t.test('missing', async (t) => {
+    await expectReject(t, plugin, undefined, 'jwt_missing');
+    const out = await run(
+      plugin,
+      fakeRequestContext({ headers: { authorization: 'Basic Zm9vOmJhcg==' } }),
+    );
+    t.equal(out?.reason, 'jwt_missing', 'a non-bearer Authorization is no token');
+    t.equal(
+      out?.headers?.['www-authenticate'],
+      'Bearer',
+      'RFC 6750: no error code without credentials',
+    );
+    t.equal(
+      (await run(plugin, fakeRequestContext({ headers: { authorization: 'Bearer ' } })))?.reason,
+      'jwt_missing',
+    );
+  });
+
+  await t.test('alg none', async (t) => {
+    const payload = b64({ ...good, exp: nowSec() + 300 });
+    await expectReject(t, plugin, `${b64({ alg: 'none', typ: 'JWT' })}.${payload}.`, 'jwt_alg');
+    await expectReject(t, plugin, `${b64({ alg: 'NONE' })}.${payload}.`, 'jwt_alg');
+    // alg none with the original signature kept
+    const real = (await sign(good, 'RS256', privateKey)).split('.');
+    await expectReject(t, plugin, `${b64({ alg: 'none' })}.${real[1]}.${real[2]}`, 'jwt_alg');
+  });
+
+  await t.test('HS256 signed with the RSA public key as HMAC secret (alg confusion)', async (t) => {
+    const viaJose = await sign(good, 'HS256', enc.encode(pem));
+    await expectReject(t, plugin, viaJose, 'jwt_alg');
+    // the same by hand, with the PEM without its trailing newline as well
+    for (const secret of [pem, pem.trim()]) {
+      const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ ...good, exp: nowSec() + 300 })}`;
+      const mac = createHmac('sha256', secret).update(head).digest('base64url');
+      await expectReject(t, plugin, `${head}.${mac}`, 'jwt_alg');
+    }
+  });
+
+  await t.test('expired, beyond the clock tolerance', async (t) => {
+    await expectReject(
+      t,
+      plugin,
+      await sign({ ...good, exp: nowSec() - 31 }, 'RS256', privateKey),
+      'jwt_expired',
+    );
+    t.equal(
+      await run(plugin, bearer(await sign({ ...good, exp: nowSec() - 20 }, 'RS256', privateKey))),
+      undefined,
+      'within the tolerance: accepted',
+    );
+  });
+
+  await t.test('not yet valid', async (t) => {
+    await expectReject(
+      t,
+      plugin,
+      await sign({ ...good, nbf: nowSec() + 120 }, 'RS256', privateKey),
+      'jwt_not_yet_valid',
+    );
+  });
+
+  await t.test('wrong audience and issuer', async (t) => {
+    await expectReject(
+      t,
+      plugin,
+      await sign({ ...good, aud: 'other' }, 'RS256', privateKey),
+      'jwt_aud',
+    );
+    await expectReject(
+      t,
+      plugin,
+      await sign({ ...good, aud: undefined }, 'RS256', privateKey),
+      'jwt_aud',
+    );
+    await expectReject(
+      t,
+      plugin,
+      await sign({ ...good, iss: 'https://evil.test' }, 'RS256', privateKey),
+      'jwt_iss',
+    );
+    await expectReject(
+      t,
+      plugin,
+      await sign({ ...good, iss: undefined }, 'RS256', privateKey),
+      'jwt_iss',
+    );
+  });
+
+  await t.test('bad signature', async (t) => {
+    const [h, , sig] = (await sign(good, 'RS256', privateKey)).split('.');
+    const forged = `${h}.${b64({ ...good, sub: 'admin', exp: nowSec() + 300 })}.${sig}`;
+    await expectReject(t, plugin, forged, 'jwt_bad_signature');
+    const other = await generateKeyPair('RS256');
+    await expectReject(t, plugin, await sign(good, 'RS256', other.privateKey), 'jwt_bad_signature');
+    await expectReject(
+      t,
+      plugin,
+      `${h}.${b64({ ...good, exp: nowSec() + 300 })}.`,
+      'jwt_bad_signature',
+    );
+  });
+
+  await t.test('an algorithm outside the pinned list, even with the right key type', async (t) => {
+    // the same RSA private key, used for other RSA algorithms
+    const rsa = createPrivateKey({
+      key: (await exportJWK(privateKey)) as JsonWebKey,
+      format: 'jwk',
+    });
+    await expectReject(t, plugin, await sign(good, 'PS256', rsa), 'jwt_alg');
+    await expectReject(t, plugin, await sign(good, 'RS512', rsa), 'jwt_alg');
+  });
+
+  await t.test('malformed', async (t) => {
+    for (const bad of [
+      'abc',
+      'a.b',
+      'a.b.c.d',
+      `${b64({ alg: 'RS256' })}.!!!.x`,
+      `${Buffer.from('not json').toString('base64url')}.${b64(good)}.x`,
+      `${b64(['RS256'])}.${b64(good)}.x`,
+      `${b64({ alg: 12 })}.${b64(good)}.x`,
+    ]) {
+      await expectReject(t, plugin, bad, 'jwt_malformed');
+    }
+    const real = await sign(good, 'RS256', privateKey);
+    const [h, , s] = real.split('.');
+    await expectReject(
+      t,
+      plugin,
+      `${h}.${Buffer.from('[1,2]').toString('base64url')}.${s}`,
+      'jwt_bad_signature',
+    );
+    const huge = `${b64({ alg: 'RS256' })}.${'A'.repeat(MAX_TOKEN_LENGTH)}.x`;
+    await expectReject(t, plugin, huge, 'jwt_malformed');
+  });
+});
+
+t.test('claims: exp required by default, required claims, consumer claim', async (t) => {
+  const key = enc.encode(SECRET);
+  const plain = async (payload: JWTPayload) =>
+    new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(key);
+  const strict = createJwtPlugin({ algorithms: ['HS256'], secret: SECRET }, fakeEnv());
+  await expectReject(t, strict, await plain({ sub: 'x' }), 'jwt_claims');
+  const lax = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, requireExp: false },
+    fakeEnv(),
+  );
+  t.equal(
+    await run(lax, bearer(await plain({ sub: 'x' }))),
+    undefined,
+    'requireExp: false accepts no exp',
+  );
+  const needs = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, requiredClaims: ['sub', 'scope'] },
+    fakeEnv(),
+  );
+  await expectReject(t, needs, await sign({ sub: 'x' }, 'HS256', key), 'jwt_claims');
+  t.equal(await run(needs, bearer(await sign({ sub: 'x', scope: 'a' }, 'HS256', key))), undefined);
+  await expectReject(
+    t,
+    strict,
+    await plain({ sub: 'x', exp: 'soon' as unknown as number }),
+    'jwt_malformed',
+  );
+  const byClient = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, consumerClaim: 'client_id' },
+    fakeEnv(),
+  );
+  const ctx = bearer(await sign({ sub: 'u', client_id: 'app-7' }, 'HS256', key));
+  t.equal(await run(byClient, ctx), undefined);
+  t.equal(ctx.consumer, 'app-7');
+  const noSub = bearer(await sign({}, 'HS256', key));
+  t.equal(await run(strict, noSub), undefined, 'no sub: accepted');
+  t.equal(noSub.consumer, undefined, 'and no consumer');
+  const multi = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, audience: ['a', 'b'], issuer: ['i1', 'i2'] },
+    fakeEnv(),
+  );
+  t.equal(
+    await run(multi, bearer(await sign({ aud: ['x', 'b'], iss: 'i2' }, 'HS256', key))),
+    undefined,
+    'any listed aud/iss',
+  );
+});
+
+t.test('clock tolerance is applied and bounded', async (t) => {
+  const key = enc.encode(SECRET);
+  const zero = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, clockToleranceSec: 0 },
+    fakeEnv(),
+  );
+  await expectReject(t, zero, await sign({ exp: nowSec() - 2 }, 'HS256', key), 'jwt_expired');
+  await expectReject(t, zero, await sign({ nbf: nowSec() + 5 }, 'HS256', key), 'jwt_not_yet_valid');
+  const wide = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, clockToleranceSec: 300 },
+    fakeEnv(),
+  );
+  t.equal(
+    await run(wide, bearer(await sign({ exp: nowSec() - 200, nbf: nowSec() + 200 }, 'HS256', key))),
+    undefined,
+  );
+  expectRosterError(
+    t,
+    () =>
+      createJwtPlugin(
+        { algorithms: ['HS256'], secret: SECRET, clockToleranceSec: 301 },
+        fakeEnv('r.jwt'),
+      ),
+    'ROSTER_ERR_CONFIG',
+    'r.jwt.clockToleranceSec',
+  );
+});
+
+t.test('a cached verdict ends when the token expires', async (t) => {
+  let clock = Date.now();
+  const plugin = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, clockToleranceSec: 5, cacheSec: 3600 },
+    fakeEnv(),
+    { now: () => clock },
+  );
+  const exp = Math.floor(clock / 1000) + 60;
+  const token = await sign({ sub: 'c', exp }, 'HS256', enc.encode(SECRET));
+  t.equal(await run(plugin, bearer(token)), undefined);
+  clock += 30_000;
+  t.equal(plugin.onRequest(bearer(token)), undefined, 'still cached');
+  clock = (exp + 5) * 1000;
+  await expectReject(t, plugin, token, 'jwt_expired');
+  clock = (exp + 4) * 1000;
+  t.equal(
+    await run(plugin, bearer(token)),
+    undefined,
+    'inside the tolerance again (clock moved back)',
+  );
+});
+
+t.test('token sources: custom header and cookie', async (t) => {
+  const key = enc.encode(SECRET);
+  const token = await sign({ sub: 'h' }, 'HS256', key);
+  const byHeader = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, header: 'X-Token' },
+    fakeEnv(),
+  );
+  t.equal(
+    await run(byHeader, fakeRequestContext({ headers: { 'x-token': token } })),
+    undefined,
+    'raw value',
+  );
+  t.equal(
+    await run(byHeader, fakeRequestContext({ headers: { 'x-token': `Bearer ${token}` } })),
+    undefined,
+    'bearer value',
+  );
+  t.equal(
+    (await run(byHeader, bearer(token)))?.reason,
+    'jwt_missing',
+    'Authorization is not read then',
+  );
+  const byCookie = createJwtPlugin(
+    { algorithms: ['HS256'], secret: SECRET, cookie: 'session' },
+    fakeEnv(),
+  );
+  const ctx = fakeRequestContext({ headers: { cookie: `theme=dark; session=${token}; x=1` } });
+  t.equal(await run(byCookie, ctx), undefined, 'from the cookie');
+  t.equal(ctx.consumer, 'h');
+  t.equal(await run(byCookie, bearer(token)), undefined, 'Authorization still works');
+  t.equal(
+    (await run(byCookie, fakeRequestContext({ headers: { cookie: 'sessionx=1; other=2' } })))
+      ?.reason,
+    'jwt_missing',
+  );
+  t.equal(
+    (await run(byCookie, fakeRequestContext({ headers: { cookie: 'session=garbage' } })))?.reason,
+    'jwt_malformed',
+  );
+});
+
+t.test('config errors name the key', async (t) => {
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const pem = await exportSPKI(publicKey);
+  const ec = await generateKeyPair('ES256', { extractable: true });
+  const ecPem = await exportSPKI(ec.publicKey);
+  const P = 'routes.api.plugins.jwt';
+  const cases: [string, unknown, string][] = [
+    [
+      'unknown key',
+      { algorithms: ['HS256'], secret: SECRET, algoritms: ['HS256'] },
+      `${P}.algoritms`,
+    ],
+    ['algorithms required', { secret: SECRET }, `${P}.algorithms`],
+    ['algorithms empty', { algorithms: [], secret: SECRET }, `${P}.algorithms`],
+    ['alg none', { algorithms: ['none'], secret: SECRET }, `${P}.algorithms[0]`],
+    ['unknown alg', { algorithms: ['HS256', 'XS1'], secret: SECRET }, `${P}.algorithms[1]`],
+    ['no key material', { algorithms: ['HS256'] }, P],
+    ['two key materials', { algorithms: ['RS256'], secret: SECRET, publicKey: pem }, P],
+    ['secret with RS256', { algorithms: ['RS256'], secret: SECRET }, `${P}.algorithms`],
+    [
+      'public key with HS256',
+      { algorithms: ['HS256', 'RS256'], publicKey: pem },
+      `${P}.algorithms`,
+    ],
+    [
+      'jwks with HS256',
+      { algorithms: ['HS256'], jwksUrl: 'https://idp.test/jwks' },
+      `${P}.algorithms`,
+    ],
+    ['short secret', { algorithms: ['HS256'], secret: 'short' }, `${P}.secret`],
+    [
+      'short base64 secret',
+      { algorithms: ['HS256'], secret: 'AAAA', secretEncoding: 'base64' },
+      `${P}.secret`,
+    ],
+    [
+      'bad encoding',
+      { algorithms: ['HS256'], secret: SECRET, secretEncoding: 'hex' },
+      `${P}.secretEncoding`,
+    ],
+    [
+      'private key',
+      { algorithms: ['RS256'], publicKey: 'x-----BEGIN PRIVATE KEY-----' },
+      `${P}.publicKey`,
+    ],
+    ['garbage key', { algorithms: ['RS256'], publicKey: 'not a key' }, `${P}.publicKey`],
+    ['key type mismatch', { algorithms: ['ES256'], publicKey: pem }, `${P}.algorithms`],
+    ['curve mismatch', { algorithms: ['ES384'], publicKey: ecPem }, `${P}.algorithms`],
+    ['RSA key for EdDSA', { algorithms: ['EdDSA'], publicKey: pem }, `${P}.algorithms`],
+    [
+      'symmetric JWK',
+      { algorithms: ['RS256'], publicKey: { kty: 'oct', k: 'AAAA' } },
+      `${P}.publicKey`,
+    ],
+    ['publicKey type', { algorithms: ['RS256'], publicKey: 12 }, `${P}.publicKey`],
+    ['jwks url', { algorithms: ['RS256'], jwksUrl: 'not a url' }, `${P}.jwksUrl`],
+    ['jwks scheme', { algorithms: ['RS256'], jwksUrl: 'file:///etc/passwd' }, `${P}.jwksUrl`],
+    [
+      'jwks option without jwks',
+      { algorithms: ['RS256'], publicKey: pem, jwksCooldownSec: 1 },
+      `${P}.jwksCooldownSec`,
+    ],
+    [
+      'tolerance',
+      { algorithms: ['HS256'], secret: SECRET, clockToleranceSec: -1 },
+      `${P}.clockToleranceSec`,
+    ],
+    ['issuer type', { algorithms: ['HS256'], secret: SECRET, issuer: 7 }, `${P}.issuer`],
+    ['audience empty', { algorithms: ['HS256'], secret: SECRET, audience: [] }, `${P}.audience`],
+    [
+      'requiredClaims item',
+      { algorithms: ['HS256'], secret: SECRET, requiredClaims: ['a', 3] },
+      `${P}.requiredClaims[1]`,
+    ],
+    ['header name', { algorithms: ['HS256'], secret: SECRET, header: 'bad header' }, `${P}.header`],
+    ['requireExp', { algorithms: ['HS256'], secret: SECRET, requireExp: 'yes' }, `${P}.requireExp`],
+    ['not an object', 'HS256', P],
+  ];
+  for (const [name, settings, path] of cases) {
+    const err = expectRosterError(
+      t,
+      () => jwtPluginFactory.create(settings, fakeEnv(P)),
+      'ROSTER_ERR_CONFIG',
+      path,
+    );
+    t.ok(err?.message.startsWith(path), `${name}: message names ${path}`);
+  }
+  const jwk = await exportJWK(privateKey);
+  expectRosterError(
+    t,
+    () => createJwtPlugin({ algorithms: ['RS256'], publicKey: jwk }, fakeEnv(P)),
+    'ROSTER_ERR_CONFIG',
+    `${P}.publicKey`,
+  );
+  t.ok(
+    createJwtPlugin(
+      {
+        algorithms: ['HS256'],
+        secret: Buffer.alloc(32, 7).toString('base64'),
+        secretEncoding: 'base64',
+      },
+      fakeEnv(),
+    ),
+  );
+});
+
+interface JwksServer {
+  readonly url: string;
+  keys: unknown[];
+  fetches: number;
+  status: number;
+  close(): Promise<void>;
+}
+
+async function jwksServer(): Promise<JwksServer> {
+  const state = { keys: [] as unknown[], fetches: 0, status: 200 };
+  const server: Server = createServer((_req, res) => {
+    state.fetches++;
+    res.writeHead(state.status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: state.keys }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}
+
+t.test('JWKS over a local http server: verify, cache, rotate, fail closed', async (t) => {
+  const server = await jwksServer();
+  t.teardown(() => server.close());
+  const k1 = await generateKeyPair('ES256', { extractable: true });
+  const k2 = await generateKeyPair('ES256', { extractable: true });
+  server.keys = [{ ...(await exportJWK(k1.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }];
+  const env = fakeEnv('routes.jwks.plugins.jwt');
+  const plugin = createJwtPlugin(
+    { algorithms: ['ES256'], jwksUrl: server.url, jwksCooldownSec: 0, audience: 'api' },
+    env,
+  );
+  const ctx = bearer(await sign({ sub: 'j1', aud: 'api' }, 'ES256', k1.privateKey, { kid: 'k1' }));
+  t.equal(await run(plugin, ctx), undefined, 'token signed by a JWKS key accepted');
+  t.equal(ctx.consumer, 'j1');
+  t.equal(server.fetches, 1, 'fetched once');
+  for (let i = 0; i < 5; i++) {
+    t.equal(
+      await run(
+        plugin,
+        bearer(await sign({ sub: `u${i}`, aud: 'api' }, 'ES256', k1.privateKey, { kid: 'k1' })),
+      ),
+      undefined,
+    );
+  }
+  t.equal(server.fetches, 1, 'the key set is cached across tokens');
+
+  await expectReject(
+    t,
+    plugin,
+    await sign({ sub: 'x', aud: 'api' }, 'ES256', k2.privateKey, { kid: 'k2' }),
+    'jwt_bad_signature',
+  );
+  t.equal(server.fetches, 2, 'an unknown kid triggers one refetch (cooldown 0)');
+  await expectReject(
+    t,
+    plugin,
+    await sign({ sub: 'x', aud: 'api' }, 'ES256', k2.privateKey, { kid: 'k1' }),
+    'jwt_bad_signature',
+  );
+
+  server.keys = [...server.keys, { ...(await exportJWK(k2.publicKey)), kid: 'k2', alg: 'ES256' }];
+  t.equal(
+    await run(
+      plugin,
+      bearer(await sign({ sub: 'r', aud: 'api' }, 'ES256', k2.privateKey, { kid: 'k2' })),
+    ),
+    undefined,
+    'rotated-in key picked up',
+  );
+  await expectReject(
+    t,
+    plugin,
+    await sign({ sub: 'x', aud: 'other' }, 'ES256', k2.privateKey, { kid: 'k2' }),
+    'jwt_aud',
+  );
+
+  const fetchesBefore = server.fetches;
+  const cooled = createJwtPlugin(
+    { algorithms: ['ES256'], jwksUrl: `${server.url}?cooled`, jwksCooldownSec: 3600 },
+    fakeEnv(),
+  );
+  t.equal(
+    await run(cooled, bearer(await sign({ sub: 'a' }, 'ES256', k1.privateKey, { kid: 'k1' }))),
+    undefined,
+  );
+  for (let i = 0; i < 5; i++) {
+    await expectReject(
+      t,
+      cooled,
+      await sign({ sub: 'x' }, 'ES256', k1.privateKey, { kid: `nope${i}` }),
+      'jwt_bad_signature',
+    );
+  }
+  t.equal(server.fetches - fetchesBefore, 1, 'unknown kids do not refetch during the cooldown');
+
+  server.status = 500;
+  const failing = createJwtPlugin({ algorithms: ['ES256'], jwksUrl: `${server.url}?down` }, env);
+  const out = await run(
+    failing,
+    bearer(await sign({ sub: 'a' }, 'ES256', k1.privateKey, { kid: 'k1' })),
+  );
+  t.equal(out?.status, 503, 'JWKS unavailable: 503, fail closed');
+  t.equal(out?.reason, 'jwt_jwks_unavailable');
+  t.ok(
+    env.lines.some((l) => l.msg === 'JWKS could not be fetched'),
+    'logged',
+  );
+
+  const closedPort = createJwtPlugin(
+    { algorithms: ['ES256'], jwksUrl: 'http://127.0.0.1:9/jwks', jwksTimeoutMs: 500 },
+    fakeEnv(),
+  );
+  const down = await run(
+    closedPort,
+    bearer(await sign({ sub: 'a' }, 'ES256', k1.privateKey, { kid: 'k1' })),
+  );
+  t.equal(down?.reason, 'jwt_jwks_unavailable', 'connection refused: fail closed');
+  await expectReject(
+    t,
+    closedPort,
+    await sign({ sub: 'a' }, 'HS256', enc.encode(SECRET)),
+    'jwt_alg',
+  );
+});
+
+t.test('JWKS key sets are shared across rebuilt plugin instances', async (t) => {
+  const server = await jwksServer();
+  t.teardown(() => server.close());
+  const k = await generateKeyPair('RS256', { extractable: true });
+  server.keys = [{ ...(await exportJWK(k.publicKey)), kid: 'a', alg: 'RS256' }];
+  for (let i = 0; i < 3; i++) {
+    const plugin = jwtPluginFactory.create(
+      { algorithms: ['RS256'], jwksUrl: server.url },
+      fakeEnv(),
+    );
+    t.equal(
+      await run(plugin, bearer(await sign({ sub: `s${i}` }, 'RS256', k.privateKey, { kid: 'a' }))),
+      undefined,
+    );
+    plugin.close?.();
+  }
+  t.equal(server.fetches, 1, 'one fetch for three route-table builds');
+});
