@@ -3,6 +3,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  assertServiceName,
   decodeAs,
   encodeTrusted,
   type HealthCheck,
@@ -67,6 +68,7 @@ export class RosterClient implements AsyncDisposable {
   private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(
     readonly bus: Bus,
@@ -76,13 +78,7 @@ export class RosterClient implements AsyncDisposable {
     this.subjects = new Subjects(options.prefix);
     this.logger = (options.logger ?? silentLogger).child({ component: 'client' });
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
-    const ttlMs = options.ttlMs ?? Limits.defaultTtlMs;
-    if (!Number.isInteger(ttlMs) || ttlMs < Limits.minTtlMs || ttlMs > Limits.maxTtlMs) {
-      throw new RosterError(
-        'ROSTER_ERR_INVALID_ARGUMENT',
-        `ttlMs must be an integer within ${Limits.minTtlMs}..${Limits.maxTtlMs}`,
-      );
-    }
+    const ttlMs = checkTtl(options.ttlMs);
     this.session = new ClientSession(
       bus,
       this.subjects,
@@ -98,6 +94,7 @@ export class RosterClient implements AsyncDisposable {
   /** Registers an instance of this process; resolves once a registry node acknowledged it. */
   async register(input: RegisterInput): Promise<Registration> {
     this.assertOpen();
+    assertServiceName(input.service);
     const instance = InstanceInput.parse(
       {
         tags: [],
@@ -169,8 +166,13 @@ export class RosterClient implements AsyncDisposable {
    * up to drainMs to finish), deregisters everything and waits for the cluster's
    * acknowledgement, stops watches and, if the client made it, closes the bus.
    */
-  async close(options: CloseOptions = {}): Promise<void> {
-    if (this.closed) return;
+  close(options: CloseOptions = {}): Promise<void> {
+    // Every caller waits for the same close (a SIGTERM during a close must not cut it short).
+    this.closing ??= this.closeOnce(options);
+    return this.closing;
+  }
+
+  private async closeOnce(options: CloseOptions): Promise<void> {
     this.closed = true;
     const drainMs = options.drainMs ?? 0;
     if (drainMs > 0 && this.session.instanceCount > 0) {
@@ -199,9 +201,15 @@ export class RosterClient implements AsyncDisposable {
     const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
     const handler = (signal: NodeJS.Signals) => {
       this.logger.info({ signal }, 'signal received: draining and deregistering');
-      void this.close(options).finally(() => {
-        if (options.exit ?? true) process.exit(0);
-      });
+      this.close(options).then(
+        () => {
+          if (options.exit ?? true) process.exit(0);
+        },
+        (err: unknown) => {
+          this.logger.error({ err }, 'closing on signal failed');
+          if (options.exit ?? true) process.exit(1);
+        },
+      );
     };
     for (const s of signals) process.once(s, handler);
     return () => {
@@ -218,8 +226,22 @@ export class RosterClient implements AsyncDisposable {
   }
 }
 
+function checkTtl(ttlMs: number = Limits.defaultTtlMs): number {
+  if (!Number.isInteger(ttlMs) || ttlMs < Limits.minTtlMs || ttlMs > Limits.maxTtlMs) {
+    throw new RosterError(
+      'ROSTER_ERR_INVALID_ARGUMENT',
+      `ttlMs must be an integer within ${Limits.minTtlMs}..${Limits.maxTtlMs}`,
+      {
+        path: 'ttlMs',
+      },
+    );
+  }
+  return ttlMs;
+}
+
 /** Connects to NATS (or uses the given bus) and returns a client. */
 export async function connect(options: ConnectOptions = {}): Promise<RosterClient> {
+  checkTtl(options.ttlMs); // before connecting: a bad option must not leave a connection open
   if (options.bus) return new RosterClient(options.bus, false, options);
   const bus = await connectNatsBus({
     ...options.nats,

@@ -1,6 +1,8 @@
 /**
  * `roster/client`: register this process's instances, discover and watch others.
  */
+
+export { type ErrorCode, isRosterError, RosterError } from '../protocol/errors.js';
 export { type ConnectOptions, connect, type RegisterInput, RosterClient } from './client.js';
 export {
   compileFilter,

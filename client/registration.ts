@@ -1,7 +1,7 @@
 /**
  * The handle returned by `client.register()`: one registered instance of this process.
  */
-import type { InstanceInput, InstanceStatus } from '../protocol/index.js';
+import type { HealthCheck, InstanceInput, InstanceStatus } from '../protocol/index.js';
 import type { ClientSession } from './session.js';
 
 export interface InstancePatch {
@@ -9,6 +9,7 @@ export interface InstancePatch {
   readonly tags?: string[];
   readonly meta?: Record<string, string>;
   readonly weight?: number;
+  readonly check?: HealthCheck;
 }
 
 export interface DeregisterOptions {
@@ -21,7 +22,7 @@ export interface DeregisterOptions {
 }
 
 export class Registration {
-  private removed = false;
+  private removal: Promise<void> | undefined;
 
   constructor(
     private readonly session: ClientSession,
@@ -46,9 +47,12 @@ export class Registration {
   }
 
   /** Drains (when drainMs > 0), then deregisters; resolves once the cluster acknowledged. */
-  async deregister(options: DeregisterOptions = {}): Promise<void> {
-    if (this.removed) return;
-    this.removed = true;
+  deregister(options: DeregisterOptions = {}): Promise<void> {
+    this.removal ??= this.deregisterOnce(options);
+    return this.removal;
+  }
+
+  private async deregisterOnce(options: DeregisterOptions): Promise<void> {
     const drainMs = options.drainMs ?? 0;
     if (drainMs > 0) {
       await this.session.update(this.input.service, this.input.id, { status: 'draining' });
