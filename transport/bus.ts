@@ -50,6 +50,12 @@ export interface ScatterOptions {
   readonly deadlineMs: number;
   /** Resolve early once this many replies have arrived. */
   readonly maxReplies?: number;
+  /**
+   * Resolve early once at least `minReplies` (default 1) have arrived and none has come for
+   * this many milliseconds (everyone nearby has answered; the deadline bounds the wait).
+   */
+  readonly quietMs?: number;
+  readonly minReplies?: number;
 }
 
 /** Connection status events, as a discriminated union. */

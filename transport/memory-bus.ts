@@ -23,6 +23,7 @@ import type {
   SubscribeOptions,
 } from './bus.js';
 import { type Logger, silentLogger } from './logger.js';
+import { quietTimer } from './quiet-timer.js';
 import { isValidPublishSubject, isValidSubscribeSubject, subjectMatches } from './subject-match.js';
 import { checkMillis } from './validate.js';
 
@@ -380,7 +381,9 @@ export class MemoryBus implements Bus {
         if (done) return;
         replies.push(msg);
         if (max !== undefined && replies.length >= max) finish();
+        else quiet.arm(replies.length);
       });
+      const quiet = quietTimer(options, finish);
       const timer = setTimeout(finish, options.deadlineMs);
       const delivered = this.broker.connected
         ? this.broker._route(subject, data.slice(), inbox)

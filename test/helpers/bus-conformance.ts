@@ -371,13 +371,23 @@ export async function busConformance(t: Test, makeBuses: MakeBuses): Promise<voi
     t.ok(elapsed < 2000, `maxReplies resolves early (${elapsed} ms)`);
 
     started = Date.now();
+    const quiet = await asker.scatter(subject, text('who'), {
+      deadlineMs: 5000,
+      quietMs: 100,
+      minReplies: 3,
+    });
+    elapsed = Date.now() - started;
+    t.same(quiet.map((r) => str(r.data)).sort(), ['r0', 'r1', 'r2'], 'quietMs: every prompt reply');
+    t.ok(elapsed < 2000, `quietMs ends the wait once replies stop (${elapsed} ms)`);
+
+    started = Date.now();
     const none = await asker.scatter(`conf.scatter.none.${uniqueToken()}`, text('who'), {
       deadlineMs: 3000,
     });
     elapsed = Date.now() - started;
     t.same(none, [], 'no listeners: no replies');
     t.ok(elapsed < 3500, `no listeners resolves by the deadline (${elapsed} ms)`);
-    await waitFor(() => late.length === 2, 'the late responder to see both scatters');
+    await waitFor(() => late.length === 3, 'the late responder to see all three scatters');
     await Promise.all(late);
   });
 

@@ -45,7 +45,9 @@ t.test('plain settings pass through', async (t) => {
     timeout: 1234,
     waitOnFirstConnect: true,
     inboxPrefix: '_I.roster',
+    noAsyncTraces: true,
   });
+  t.equal(buildConnectionOptions({ asyncTraces: true }).noAsyncTraces, false, 'async traces on demand');
 });
 
 t.test('TLS options', async (t) => {
