@@ -41,6 +41,13 @@ export class Janitor {
       dead.add(owner);
       return true;
     };
+    // The common case, everyone alive, costs one look per owner node, not per record.
+    let anyDead = false;
+    for (const owner of this.store.owners()) if (isDead(owner)) anyDead = true;
+    if (!anyDead) {
+      this.deadSince.clear();
+      return 0;
+    }
     const ttlBySession = new Map<string, number>();
     for (const s of this.store.allSessions()) ttlBySession.set(s.id, s.ttlMs);
     const orphanSessions: string[] = [];

@@ -102,7 +102,7 @@ export function resolveNodeOptions(options: RegistryNodeOptions): ResolvedNodeOp
     leaseCheckMs: positive('leaseCheckMs', options.leaseCheckMs, 100),
     stallThresholdMs: positive('stallThresholdMs', options.stallThresholdMs, 1000),
     discoveryMs: positive('discoveryMs', options.discoveryMs, heartbeatMs * 1.5),
-    logPerOrigin: positive('logPerOrigin', options.logPerOrigin, 200_000),
+    logPerOrigin: positive('logPerOrigin', options.logPerOrigin, 20_000),
     maxInstancesPerSession: positive(
       'maxInstancesPerSession',
       options.maxInstancesPerSession,

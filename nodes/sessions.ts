@@ -19,8 +19,18 @@ import type { NodeMetrics } from './node-metrics.js';
 import type { ResolvedNodeOptions } from './node-options.js';
 import type { Replicator } from './replicator.js';
 
+/** Recently verified secrets and their hashes: a renewal then costs a Map lookup, not a SHA-256. */
+const secretHashes = new Map<string, string>();
+const MAX_REMEMBERED_SECRETS = 50_000;
+
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  let hash = secretHashes.get(secret);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(secret).digest('hex');
+    if (secretHashes.size >= MAX_REMEMBERED_SECRETS) secretHashes.clear();
+    secretHashes.set(secret, hash);
+  }
+  return hash;
 }
 
 type SessionRequest = MessageOf<'sessionRequest'>;
@@ -57,7 +67,7 @@ export class SessionManager {
     const input = req.instance;
     const previous = this.store.getInstance(input.service, input.id);
     if (!previous || previous.sessionId !== lease.sessionId) {
-      const held = this.store.instancesOfSession(lease.sessionId).length;
+      const held = this.store.sessionInstanceCount(lease.sessionId);
       if (held >= this.options.maxInstancesPerSession) {
         throw new RosterError(
           'ROSTER_ERR_LIMIT_EXCEEDED',
@@ -69,14 +79,13 @@ export class SessionManager {
       }
     }
     const hlc = this.clock.tick();
-    const instance: Instance = {
-      ...input,
+    const instance: Instance = Object.assign({}, input, {
       status: input.status ?? previous?.status ?? 'passing',
       sessionId: lease.sessionId,
       ownerNode: this.id,
       registeredAt: previous?.registeredAt ?? now,
       hlc,
-    };
+    });
     this.replicator.commit({ op: 'put', instance }, hlc);
     return {
       ownerNode: this.id,
@@ -111,7 +120,7 @@ export class SessionManager {
           );
         }
         const hlc = this.clock.tick();
-        const next: Instance = { ...inst, ownerNode: this.id, hlc };
+        const next: Instance = withVersion(inst, this.id, hlc);
         if (req.status !== undefined) next.status = req.status;
         if (req.tags !== undefined) next.tags = req.tags;
         if (req.meta !== undefined) next.meta = req.meta;
@@ -128,7 +137,10 @@ export class SessionManager {
   setStatus(inst: Instance, status: Instance['status']): void {
     if (inst.ownerNode !== this.id || inst.status === status || inst.status === 'draining') return;
     const hlc = this.clock.tick();
-    this.replicator.commit({ op: 'put', instance: { ...inst, status, hlc } }, hlc);
+    this.replicator.commit(
+      { op: 'put', instance: Object.assign(withVersion(inst, inst.ownerNode, hlc), { status }) },
+      hlc,
+    );
   }
 
   /** Expires overdue leases. */
@@ -156,7 +168,10 @@ export class SessionManager {
   reassert(removed: Instance): void {
     if (removed.ownerNode !== this.id || !this.leases.has(removed.sessionId)) return;
     const hlc = this.clock.tick();
-    this.replicator.commit({ op: 'put', instance: { ...removed, hlc } }, hlc);
+    this.replicator.commit(
+      { op: 'put', instance: withVersion(removed, removed.ownerNode, hlc) },
+      hlc,
+    );
     this.logger.warn(
       { instance: `${removed.service}/${removed.id}` },
       'instance removed by a peer while its lease is live: restored',
@@ -166,7 +181,7 @@ export class SessionManager {
   reassertSession(removed: Session): void {
     if (removed.ownerNode !== this.id || !this.leases.has(removed.id)) return;
     const hlc = this.clock.tick();
-    this.replicator.commit({ op: 'sput', session: { ...removed, hlc } }, hlc);
+    this.replicator.commit({ op: 'sput', session: Object.assign({}, removed, { hlc }) }, hlc);
   }
 
   /** A session moved to another node: stop owning it here. */
@@ -240,10 +255,7 @@ export class SessionManager {
       for (const inst of this.store.instancesOfSession(sessionId)) {
         if (inst.ownerNode === this.id) continue;
         const at = this.clock.tick();
-        this.replicator.commit(
-          { op: 'put', instance: { ...inst, ownerNode: this.id, hlc: at } },
-          at,
-        );
+        this.replicator.commit({ op: 'put', instance: withVersion(inst, this.id, at) }, at);
       }
       this.logger.info({ session: sessionId, from: existing.ownerNode }, 'session moved here');
     }
@@ -279,4 +291,12 @@ function secretMismatch(sessionId: string): RosterError {
     `the secret for session ${sessionId} does not match`,
     { sessionId },
   );
+}
+
+/**
+ * A copy of `inst` at a new version. Object.assign keeps one V8 hidden class for all
+ * records, where `{ ...inst, more }` would make a new one per record.
+ */
+function withVersion(inst: Instance, ownerNode: string, hlc: number): Instance {
+  return Object.assign({}, inst, { ownerNode, hlc });
 }

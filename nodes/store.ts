@@ -50,6 +50,8 @@ export class RegistryStore {
   private readonly bySession = new Map<string, Set<string>>();
   private readonly revisions = new Map<string, Map<string, [inc: number, seq: number]>>();
   private readonly digestOf = new SetDigest();
+  /** Records (instances and sessions) per owner node: the janitor's quick "anyone dead?". */
+  private readonly perOwner = new Map<string, number>();
 
   constructor(options: StoreOptions = {}) {
     this.instances = new LwwMap(instanceVersion, options);
@@ -128,6 +130,16 @@ export class RegistryStore {
 
   allInstances(): IterableIterator<Instance> {
     return this.instances.values();
+  }
+
+  /** Owner nodes of at least one record. */
+  owners(): IterableIterator<string> {
+    return this.perOwner.keys();
+  }
+
+  /** How many instances name this session. */
+  sessionInstanceCount(sessionId: string): number {
+    return this.bySession.get(sessionId)?.size ?? 0;
   }
 
   /** Instances whose record names this session (whoever owns them now). */
@@ -281,6 +293,7 @@ export class RegistryStore {
     });
     if (!removed) return undefined;
     this.digestOf.toggle(SESSION_PREFIX + removed.id, removed.hlc, removed.ownerNode);
+    this.countOwner(removed.ownerNode, -1);
     return { kind: 'session-closed', session: removed, reason };
   }
 
@@ -298,6 +311,13 @@ export class RegistryStore {
     }
     keys.add(key);
     this.digestOf.toggle(INSTANCE_PREFIX + key, inst.hlc, inst.ownerNode);
+    this.countOwner(inst.ownerNode, 1);
+  }
+
+  private countOwner(owner: string, delta: number): void {
+    const n = (this.perOwner.get(owner) ?? 0) + delta;
+    if (n > 0) this.perOwner.set(owner, n);
+    else this.perOwner.delete(owner);
   }
 
   private unindex(key: string, inst: Instance): void {
@@ -312,6 +332,7 @@ export class RegistryStore {
       if (keys.size === 0) this.bySession.delete(inst.sessionId);
     }
     this.digestOf.toggle(INSTANCE_PREFIX + key, inst.hlc, inst.ownerNode);
+    this.countOwner(inst.ownerNode, -1);
   }
 }
 
