@@ -141,7 +141,12 @@ export interface CompiledRouteTable {
   /** Every service some route sends to (the gateway is ready once each has synced). */
   readonly services: readonly string[];
   /** `host` without port, lower-case; `path` normalized; `method` upper-case. */
-  match(host: string, method: string, path: string, headers: IncomingHttpHeaders): RouteHit | undefined;
+  match(
+    host: string,
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+  ): RouteHit | undefined;
   /** The plugin chain of a route, in order. */
   plugins(route: RouteConfig): readonly Plugin[];
   /** Releases plugin resources (JWKS timers...). */

@@ -47,7 +47,11 @@ t.test('plain settings pass through', async (t) => {
     inboxPrefix: '_I.roster',
     noAsyncTraces: true,
   });
-  t.equal(buildConnectionOptions({ asyncTraces: true }).noAsyncTraces, false, 'async traces on demand');
+  t.equal(
+    buildConnectionOptions({ asyncTraces: true }).noAsyncTraces,
+    false,
+    'async traces on demand',
+  );
 });
 
 t.test('TLS options', async (t) => {
