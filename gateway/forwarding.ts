@@ -1,0 +1,287 @@
+/**
+ * What the proxy sends upstream and back: hop-by-hop headers removed (Connection and the
+ * headers it names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade except on a
+ * websocket upgrade), the client address from X-Forwarded-For under a trusted-hops rule, and
+ * X-Forwarded-For/-Proto/-Host, RFC 7239 Forwarded, x-request-id and traceparent/tracestate set
+ * by the gateway (the client's own copies of those are never passed on unchecked).
+ *
+ * Trusted hops: with `trustedHops` = N, the last N addresses in front of the gateway are
+ * trusted proxies. The client is the address N entries from the right of
+ * `X-Forwarded-For + socket address` (or the leftmost one when the list is shorter); entries
+ * left of it are whatever the client claimed and are dropped, both for the client address and
+ * for the X-Forwarded-For sent upstream. With N = 0 (the default) the socket address is the
+ * client and every incoming forwarding header is ignored.
+ *
+ * Header lists are flat `[name, value, name, value…]` arrays (the `rawHeaders` form), built
+ * in one pass from the incoming raw headers.
+ */
+import { isIP } from 'node:net';
+
+const DROP = 1;
+const UPGRADE = 2;
+const REPLACED = 3;
+const PROXY_PREFIX = 4;
+
+/** Names the proxy never passes on as they came (lower-case). */
+const SPECIAL = new Map<string, number>();
+for (const name of [
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'expect',
+  'http2-settings',
+]) {
+  SPECIAL.set(name, DROP);
+}
+SPECIAL.set('upgrade', UPGRADE);
+for (const name of [
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+]) {
+  SPECIAL.set(name, REPLACED);
+}
+const LENGTHS = new Set<number>([...SPECIAL.keys()].map((k) => k.length));
+// Common spellings, so most lookups need no toLowerCase().
+for (const [name, kind] of [...SPECIAL]) {
+  SPECIAL.set(
+    name.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase()),
+    kind,
+  );
+}
+SPECIAL.set('X-Request-ID', REPLACED);
+SPECIAL.set('TE', DROP);
+
+function kindOf(name: string): number {
+  const k = SPECIAL.get(name);
+  if (k !== undefined) return k;
+  const n = name.length;
+  if (n > 6) {
+    const c = name.charCodeAt(0) | 0x20;
+    if (c === 112 && name.charCodeAt(5) === 45 && name.slice(0, 6).toLowerCase() === 'proxy-') {
+      return PROXY_PREFIX;
+    }
+  }
+  if (LENGTHS.has(n)) return SPECIAL.get(name.toLowerCase()) ?? 0;
+  return 0;
+}
+
+/**
+ * The extra names a Connection header lists (lower-case), or undefined when it lists only
+ * `keep-alive`, `close` and `upgrade`.
+ */
+export function connectionListed(
+  connection: string | string[] | undefined,
+): Set<string> | undefined {
+  if (connection === undefined) return undefined;
+  const value = typeof connection === 'string' ? connection : connection.join(',');
+  // The common values need no parsing.
+  if (
+    value.length <= 10 &&
+    (value === 'keep-alive' ||
+      value === 'close' ||
+      value === 'Keep-Alive' ||
+      value === 'Close' ||
+      value === 'upgrade' ||
+      value === 'Upgrade')
+  ) {
+    return undefined;
+  }
+  let out: Set<string> | undefined;
+  for (const raw of value.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token === '' || token === 'keep-alive' || token === 'close' || token === 'upgrade') {
+      continue;
+    }
+    out ??= new Set();
+    out.add(token);
+  }
+  return out;
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`; undefined → ''. */
+export function socketAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/**
+ * The trusted chain, client first: `[client, proxy…, socket]`. With trustedHops 0 this is
+ * `[socket]`. Invalid addresses end the chain (a trusted proxy writes valid ones).
+ */
+export function trustedChain(
+  xff: string | string[] | undefined,
+  socketIp: string,
+  trustedHops: number,
+): string[] {
+  if (trustedHops <= 0 || xff === undefined) return [socketIp];
+  const list = (typeof xff === 'string' ? xff : xff.join(',')).split(',');
+  const chain = [socketIp];
+  for (let i = list.length - 1; i >= 0 && chain.length <= trustedHops; i--) {
+    const entry = socketAddress(stripPort(list[i]!.trim()));
+    if (isIP(entry) === 0) break;
+    chain.push(entry);
+  }
+  return chain.reverse();
+}
+
+/** `1.2.3.4:5678` → `1.2.3.4`, `[::1]:80` → `::1`; anything else unchanged. */
+function stripPort(entry: string): string {
+  if (entry.startsWith('[')) {
+    const end = entry.indexOf(']');
+    return end > 0 ? entry.slice(1, end) : entry;
+  }
+  const colon = entry.indexOf(':');
+  if (colon !== -1 && colon === entry.lastIndexOf(':')) return entry.slice(0, colon);
+  return entry;
+}
+
+function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}
+
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, '')}"`;
+}
+
+/** RFC 7239 Forwarded: one element per trusted hop, the last naming host and proto. */
+export function forwardedHeader(chain: readonly string[], host: string, proto: string): string {
+  let out = '';
+  for (let i = 0; i < chain.length; i++) {
+    if (i > 0) out += ', ';
+    out += 'for=' + forwardedNode(chain[i]!);
+  }
+  if (host !== '') out += ';host=' + quoted(host);
+  return out + ';proto=' + proto;
+}
+
+function lastValue(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const s = typeof v === 'string' ? v : v[v.length - 1];
+  if (s === undefined) return undefined;
+  const comma = s.lastIndexOf(',');
+  const t = (comma === -1 ? s : s.slice(comma + 1)).trim();
+  return t === '' ? undefined : t;
+}
+
+/** What the gateway sets on the upstream request in place of the client's copies. */
+export interface ForwardedValues {
+  /** The trusted chain, client first (trustedChain()). */
+  readonly chain: readonly string[];
+  readonly trustedHops: number;
+  /** Whether the client connection is TLS. */
+  readonly encrypted: boolean;
+  readonly requestId: string;
+  readonly traceparent: string;
+  readonly tracestate: string | undefined;
+  /** Keep Upgrade/Connection: upgrade (websocket handshakes). */
+  readonly upgrade: boolean;
+}
+
+const TOKEN_PROTO = /^(https?|wss?)$/;
+
+/**
+ * The upstream request headers: the incoming raw headers minus hop-by-hop and replaced ones,
+ * plus the gateway's forwarding headers. `headers` is `req.headers` (parsed, lower-case).
+ */
+export function upstreamRequestHeaders(
+  raw: readonly string[],
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  v: ForwardedValues,
+): string[] {
+  const listed = connectionListed(headers.connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const kind = kindOf(name);
+    if (kind === 0) {
+      if (listed?.has(name.toLowerCase())) continue;
+      out.push(name, raw[i + 1]!);
+    } else if (kind === UPGRADE && v.upgrade) {
+      out.push(name, raw[i + 1]!);
+    }
+  }
+  if (v.upgrade) out.push('connection', 'upgrade');
+  const trusted = v.trustedHops > 0;
+  let proto = v.encrypted ? 'https' : 'http';
+  const claimedProto = trusted ? lastValue(headers['x-forwarded-proto'])?.toLowerCase() : undefined;
+  if (claimedProto !== undefined && TOKEN_PROTO.test(claimedProto)) proto = claimedProto;
+  const host = (trusted ? lastValue(headers['x-forwarded-host']) : undefined) ?? headers.host ?? '';
+  const hostValue = typeof host === 'string' ? host : '';
+  out.push(
+    'x-forwarded-for',
+    v.chain.length === 1 ? v.chain[0]! : v.chain.join(', '),
+    'x-forwarded-proto',
+    proto,
+    'forwarded',
+    forwardedHeader(v.chain, hostValue, proto),
+    'x-request-id',
+    v.requestId,
+    'traceparent',
+    v.traceparent,
+  );
+  if (hostValue !== '') out.push('x-forwarded-host', hostValue);
+  if (v.tracestate !== undefined) out.push('tracestate', v.tracestate);
+  return out;
+}
+
+const RESPONSE_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'x-request-id',
+]);
+
+/**
+ * Appends an upstream response's headers (undici's parsed form: lower-case names, repeated
+ * headers as arrays) to `out`, without hop-by-hop headers and without x-request-id (the
+ * gateway sets its own).
+ */
+export function appendResponseHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  out: string[],
+): string[] {
+  const listed = connectionListed(headers.connection);
+  for (const name in headers) {
+    if (RESPONSE_DROP.has(name)) continue;
+    if (listed?.has(name)) continue;
+    const value = headers[name];
+    if (typeof value === 'string') out.push(name, value);
+    else if (value !== undefined) for (let i = 0; i < value.length; i++) out.push(name, value[i]!);
+  }
+  return out;
+}
+
+/** The same for a raw (flat, any-case) response header list, e.g. a websocket 101. */
+export function appendRawResponseHeaders(
+  raw: readonly string[],
+  out: string[],
+  keepUpgrade: boolean,
+): string[] {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') listed = connectionListed(raw[i + 1]);
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (keepUpgrade && (name === 'upgrade' || name === 'connection')) {
+      out.push(raw[i]!, raw[i + 1]!);
+      continue;
+    }
+    if (RESPONSE_DROP.has(name) || name.startsWith('proxy-')) continue;
+    if (listed?.has(name)) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}

@@ -1,0 +1,522 @@
+/**
+ * The hot path: one Exchange per request is the request context the plugins see, the undici
+ * dispatch handler of the upstream attempt, and the record of the outcome (metrics, passive
+ * health). No per-request closures on the synchronous path; one header list is built for the
+ * upstream and one for the response; nothing is serialized.
+ *
+ * Per request: normalize the target (400) → route (404) → plugins in order (an outcome answers
+ * at once; only a returned promise is awaited) → body limit (413) → pick an instance (503) →
+ * dispatch with the route timeout on the response head (504) and on every silence within the
+ * response body → stream the response back.
+ * Retries: on connect errors for any method, on a reset connection or a retry status for
+ * idempotent methods (or all methods when the policy says so), within the route's retry budget,
+ * and only while the request body can be replayed (none, or buffered up to 64 KiB).
+ */
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { DoneFn } from '../client/index.js';
+import type { Instance } from '../protocol/index.js';
+import type { Logger } from '../transport/logger.js';
+import {
+  appendResponseHeaders,
+  type ForwardedValues,
+  socketAddress,
+  trustedChain,
+  upstreamRequestHeaders,
+} from './forwarding.js';
+import type { GatewayMetrics, StatusLabels } from './gateway-metrics.js';
+import { statusLabels } from './gateway-metrics.js';
+import { hostKey } from './host.js';
+import type { OriginClients } from './origins.js';
+import { isPathRejection, normalizeTarget } from './path.js';
+import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
+import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-runtime.js';
+import {
+  boundedTracestate,
+  continueTraceparent,
+  isValidTraceparent,
+  newTraceparent,
+  requestIdFor,
+} from './trace.js';
+import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js';
+
+/** What every exchange shares (one per gateway). */
+export interface ProxyEnvironment {
+  readonly metrics: GatewayMetrics;
+  readonly origins: OriginClients;
+  readonly trustedHops: number;
+  /** Fixed response-body idle timeout; undefined: the route's timeout. */
+  readonly bodyTimeoutMs: number | undefined;
+  readonly logger: Logger;
+  /** True once the gateway is closing: responses close their connections. */
+  closing: boolean;
+  /** Requests being served. */
+  inFlight: number;
+}
+
+/** The server's response class: carries its exchange, so shared listeners need no closure. */
+export class GatewayResponse extends ServerResponse {
+  exchange: Exchange | undefined = undefined;
+}
+
+function onResponseClose(this: GatewayResponse): void {
+  const ex = this.exchange;
+  if (ex !== undefined) {
+    this.exchange = undefined;
+    ex.closed();
+  }
+}
+
+function onResponseDrain(this: GatewayResponse): void {
+  this.exchange?.resumeUpstream();
+}
+
+class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
+
+/** Streams the client's body to undici without letting undici destroy the client request. */
+async function* streamBody(
+  req: IncomingMessage,
+  limit: number | undefined,
+): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+    const buf = chunk as Buffer;
+    seen += buf.length;
+    if (limit !== undefined && seen > limit) throw new BodyTooLargeError('request body too large');
+    yield buf;
+  }
+}
+
+const NONE_LABELS = statusLabels('');
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+const RESET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+type FailureKind = 'connect' | 'reset' | 'status';
+
+function statusIndex(status: number): number {
+  const i = ((status / 100) | 0) - 1;
+  return i < 0 ? 0 : Math.min(i, 4);
+}
+
+export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
+  readonly startedAt: number;
+  path = '';
+  query = '';
+  clientIp = '';
+  requestId = '';
+  consumer: string | undefined = undefined;
+  bodyLimit: number | undefined = undefined;
+  hit!: RouteHit;
+  private extraHeaders: Record<string, string> | undefined = undefined;
+  private rt: RouteRuntime | undefined = undefined;
+  private chain: string[] | undefined = undefined;
+  private upstreamHeaders: string[] | undefined = undefined;
+  private body: Buffer | AsyncGenerator<Buffer> | null = null;
+  private replayable = true;
+  private attempt = 0;
+  private instance: Instance | undefined = undefined;
+  private done: DoneFn | undefined = undefined;
+  private controller: Dispatcher.DispatchController | undefined = undefined;
+  private upstreamStartedAt = 0;
+  private discarding = false;
+  private responding = false;
+  private gone = false;
+
+  constructor(
+    private readonly env: ProxyEnvironment,
+    private readonly tables: TableRuntime,
+    readonly req: IncomingMessage,
+    readonly res: GatewayResponse,
+  ) {
+    this.startedAt = performance.now();
+  }
+
+  /** Headers plugins want on the response (created on first use). */
+  get responseHeaders(): Record<string, string> {
+    this.extraHeaders ??= {};
+    return this.extraHeaders;
+  }
+
+  run(): void {
+    const env = this.env;
+    const req = this.req;
+    const res = this.res;
+    env.inFlight++;
+    res.exchange = this;
+    res.on('close', onResponseClose);
+    const headers = req.headers;
+    this.requestId = requestIdFor(headers['x-request-id']);
+    const target = normalizeTarget(req.url ?? '');
+    if (isPathRejection(target)) {
+      env.metrics.refused.inc({ reason: target.reason });
+      this.fail(badPath(target.reason));
+      return;
+    }
+    this.path = target.path;
+    this.query = target.query;
+    const hit = this.tables.table.match(
+      hostKey(headers.host),
+      req.method ?? 'GET',
+      target.path,
+      headers,
+    );
+    if (hit === undefined) {
+      this.fail(GatewayErrors.notFound);
+      return;
+    }
+    this.hit = hit;
+    this.rt = this.tables.runtime(hit.route);
+    const socketIp = socketAddress(req.socket.remoteAddress);
+    if (env.trustedHops > 0) {
+      this.chain = trustedChain(headers['x-forwarded-for'], socketIp, env.trustedHops);
+      this.clientIp = this.chain[0]!;
+    } else {
+      this.clientIp = socketIp;
+    }
+    this.runPlugins(0);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plugins
+
+  private runPlugins(from: number): void {
+    const plugins = this.rt!.plugins;
+    for (let i = from; i < plugins.length; i++) {
+      const plugin = plugins[i]!;
+      let outcome: PluginOutcome | Promise<PluginOutcome>;
+      try {
+        outcome = plugin.onRequest(this);
+      } catch (err) {
+        this.pluginFailed(plugin, err);
+        return;
+      }
+      if (outcome === undefined) continue;
+      if (typeof (outcome as Promise<PluginOutcome>).then === 'function') {
+        this.awaitPlugin(i, plugin, outcome as Promise<PluginOutcome>);
+        return;
+      }
+      this.pluginAnswered(plugin, outcome as Exclude<PluginOutcome, undefined>);
+      return;
+    }
+    this.forward();
+  }
+
+  private awaitPlugin(i: number, plugin: Plugin, pending: Promise<PluginOutcome>): void {
+    pending.then(
+      (outcome) => {
+        if (this.gone) return;
+        if (outcome === undefined) this.runPlugins(i + 1);
+        else this.pluginAnswered(plugin, outcome);
+      },
+      (err: unknown) => this.pluginFailed(plugin, err),
+    );
+  }
+
+  private pluginFailed(plugin: Plugin, err: unknown): void {
+    this.env.logger.error({ err, plugin: plugin.name, route: this.rt?.name }, 'plugin failed');
+    this.fail(GatewayErrors.internal);
+  }
+
+  private pluginAnswered(plugin: Plugin, outcome: Exclude<PluginOutcome, undefined>): void {
+    this.env.metrics.pluginRejections.inc({ plugin: plugin.name, reason: outcome.reason });
+    if (this.gone) return;
+    const out: string[] = [];
+    const given = outcome.headers;
+    if (given !== undefined) for (const k in given) out.push(k, given[k]!);
+    const body = outcome.body ?? '';
+    out.push('content-length', String(Buffer.byteLength(body)));
+    this.writeHead(outcome.status, out);
+    this.res.end(body);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Forwarding
+
+  private forward(): void {
+    if (this.gone) return;
+    const req = this.req;
+    const cl = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const hasBody = chunked || (cl !== undefined && cl !== '0');
+    if (!hasBody) {
+      this.body = null;
+    } else {
+      const length = cl === undefined ? undefined : Number(cl);
+      if (length !== undefined && this.bodyLimit !== undefined && length > this.bodyLimit) {
+        this.fail(GatewayErrors.tooLarge, true);
+        return;
+      }
+      if (length !== undefined && length <= MAX_REPLAY_BODY && this.rt!.retry.attempts > 0) {
+        this.bufferBody(length);
+        return;
+      }
+      this.body = streamBody(req, this.bodyLimit);
+      this.replayable = false;
+    }
+    this.rt!.retry.budget.request();
+    this.attemptUpstream();
+  }
+
+  private bufferBody(length: number): void {
+    const chunks: Buffer[] = [];
+    let seen = 0;
+    const req = this.req;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= length) chunks.push(chunk);
+    });
+    req.once('end', () => {
+      if (this.gone) return;
+      this.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      this.rt!.retry.budget.request();
+      this.attemptUpstream();
+    });
+  }
+
+  private attemptUpstream(): void {
+    if (this.gone || this.responding) return;
+    const upstream = this.rt!.upstream;
+    const pool = upstream.pool;
+    if (pool === undefined) {
+      this.awaitPool();
+      return;
+    }
+    let instance = pool.pick(this.consumer ?? this.clientIp);
+    if (this.attempt > 0 && instance !== undefined && instance === this.instance && pool.size > 1) {
+      instance = pool.pick(this.consumer ?? this.clientIp);
+    }
+    if (instance === undefined) {
+      this.fail(GatewayErrors.noUpstream);
+      return;
+    }
+    this.instance = instance;
+    this.done = pool.start(instance);
+    this.discarding = false;
+    this.controller = undefined;
+    this.upstreamStartedAt = performance.now();
+    this.upstreamHeaders ??= this.buildUpstreamHeaders();
+    const rt = this.rt!;
+    try {
+      this.env.origins.get(instance).dispatch(
+        {
+          method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod,
+          path: this.hit.upstreamPath + this.query,
+          headers: this.upstreamHeaders,
+          // undici accepts async iterables as bodies (not in its type).
+          body: this.body as unknown as Buffer | null,
+          // As nginx's proxy_read_timeout: the route timeout bounds the wait for the head
+          // and every silence within the body (one value also lets undici re-arm one timer
+          // instead of replacing it twice per request).
+          headersTimeout: rt.timeoutMs,
+          bodyTimeout: this.env.bodyTimeoutMs ?? rt.timeoutMs,
+        },
+        this,
+      );
+    } catch (err) {
+      this.onResponseError(undefined, err as Error);
+    }
+  }
+
+  private awaitPool(): void {
+    const upstream = this.rt!.upstream;
+    if (upstream.failure !== undefined) {
+      this.fail(GatewayErrors.noUpstream);
+      return;
+    }
+    const timer = setTimeout(() => this.fail(GatewayErrors.notSynced), this.rt!.timeoutMs);
+    upstream.ready.then(
+      () => {
+        clearTimeout(timer);
+        this.attemptUpstream();
+      },
+      () => {
+        clearTimeout(timer);
+        this.fail(GatewayErrors.noUpstream);
+      },
+    );
+  }
+
+  private buildUpstreamHeaders(): string[] {
+    const req = this.req;
+    const headers = req.headers;
+    const incoming = headers.traceparent;
+    const continued = typeof incoming === 'string' && isValidTraceparent(incoming);
+    const values: ForwardedValues = {
+      chain: this.chain ?? [this.clientIp],
+      trustedHops: this.env.trustedHops,
+      encrypted: (req.socket as { encrypted?: boolean }).encrypted === true,
+      requestId: this.requestId,
+      traceparent: continued ? continueTraceparent(incoming) : newTraceparent(),
+      tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
+      upgrade: false,
+    };
+    return upstreamRequestHeaders(req.rawHeaders, headers, values);
+  }
+
+  /** Whether a failed attempt may be tried again (and takes the retry from the budget). */
+  private mayRetry(kind: FailureKind): boolean {
+    const rt = this.rt!;
+    if (this.gone || this.responding || !this.replayable) return false;
+    if (this.attempt >= rt.retry.attempts) return false;
+    if (kind !== 'connect' && !rt.mayRetry(this.req.method ?? 'GET')) return false;
+    if (!rt.retry.budget.tryRetry()) return false;
+    this.attempt++;
+    this.env.metrics.retries.inc();
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // undici DispatchHandler
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.gone) controller.abort(new Error('client closed'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return;
+    const rt = this.rt!;
+    this.env.metrics.upstreamDuration.observe(
+      rt.serviceLabels,
+      (performance.now() - this.upstreamStartedAt) / 1000,
+    );
+    if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {
+      this.done?.({ ok: false });
+      this.discarding = true;
+      return;
+    }
+    this.done?.({ ok: statusCode < 500 });
+    this.done = undefined;
+    if (this.gone) return;
+    const out = appendResponseHeaders(headers, []);
+    this.writeHead(statusCode, out);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.discarding || this.gone) return;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', onResponseDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.discarding) {
+      this.attemptUpstream();
+      return;
+    }
+    if (!this.gone) this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    const code = (err as { code?: string }).code ?? '';
+    const rt = this.rt!;
+    if (this.gone) {
+      this.done?.({ ok: true });
+      this.done = undefined;
+      return;
+    }
+    if (err instanceof BodyTooLargeError) {
+      this.done?.({ ok: true });
+      this.done = undefined;
+      if (!this.responding) this.fail(GatewayErrors.tooLarge, true);
+      else this.res.destroy();
+      return;
+    }
+    const kind: FailureKind | undefined = CONNECT_ERRORS.has(code)
+      ? 'connect'
+      : RESET_ERRORS.has(code)
+        ? 'reset'
+        : undefined;
+    this.env.metrics.upstreamErrors.inc({
+      service: rt.route.service,
+      kind: kind ?? (code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'other'),
+    });
+    this.done?.({ ok: false });
+    this.done = undefined;
+    if (this.responding) {
+      // Headers already went out: the client sees a truncated response.
+      this.res.destroy();
+      return;
+    }
+    if (kind !== undefined && this.mayRetry(kind)) {
+      this.attemptUpstream();
+      return;
+    }
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') this.fail(GatewayErrors.timeout);
+    else if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || this.req.errored) this.res.destroy();
+    else {
+      this.env.logger.debug({ err, route: rt.name }, 'upstream failed');
+      this.fail(GatewayErrors.badGateway);
+    }
+  }
+
+  resumeUpstream(): void {
+    this.controller?.resume();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Answering and accounting
+
+  private writeHead(status: number, headers: string[]): void {
+    this.responding = true;
+    const extra = this.extraHeaders;
+    if (extra !== undefined) {
+      for (const k in extra) {
+        for (let i = headers.length - 2; i >= 0; i -= 2) {
+          if (headers[i] === k) headers.splice(i, 2);
+        }
+        headers.push(k, extra[k]!);
+      }
+    }
+    headers.push('x-request-id', this.requestId);
+    if (this.env.closing) this.res.shouldKeepAlive = false;
+    this.res.writeHead(status, headers);
+  }
+
+  /** Answers with a prepared error (unless the response already started). */
+  private fail(error: GatewayError, closeConnection = false): void {
+    if (this.gone || this.responding) return;
+    this.responding = true;
+    const res = this.res;
+    if (closeConnection || this.env.closing) res.shouldKeepAlive = false;
+    let extra: string[] | undefined;
+    const plugin = this.extraHeaders;
+    if (plugin !== undefined) {
+      extra = [];
+      for (const k in plugin) extra.push(k, plugin[k]!);
+    }
+    sendError(res, error, this.requestId, extra);
+  }
+
+  /** The response closed (finished or the client went away): account once. */
+  closed(): void {
+    const env = this.env;
+    env.inFlight--;
+    const res = this.res;
+    if (!res.writableFinished) {
+      this.gone = true;
+      this.controller?.abort(new Error('client closed'));
+    }
+    const rt = this.rt;
+    const labels: readonly StatusLabels[] = rt === undefined ? NONE_LABELS : rt.statusLabels;
+    const status = res.headersSent ? res.statusCode : 499;
+    env.metrics.requests.inc(labels[statusIndex(status)]);
+    if (rt !== undefined) {
+      env.metrics.duration.observe(rt.routeLabels, (performance.now() - this.startedAt) / 1000);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The gateway's own answers: JSON error bodies `{code, message, data?}` (the wire form of
+ * RosterError), prepared once at load so the hot path serializes nothing.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ErrorCode } from '../protocol/index.js';
+
+export interface GatewayError {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly body: Buffer;
+  readonly length: string;
+}
+
+function prepared(status: number, code: ErrorCode, message: string, reason?: string): GatewayError {
+  const body = Buffer.from(
+    JSON.stringify(reason === undefined ? { code, message } : { code, message, data: { reason } }),
+  );
+  return Object.freeze({ status, code, body, length: String(body.length) });
+}
+
+export const GatewayErrors = {
+  notFound: prepared(404, 'ROSTER_ERR_NOT_FOUND', 'no route matches this request'),
+  noUpstream: prepared(503, 'ROSTER_ERR_NO_RESPONDERS', 'no healthy instance of the service'),
+  notSynced: prepared(503, 'ROSTER_ERR_NOT_READY', 'the service pool has not synced yet'),
+  badGateway: prepared(502, 'ROSTER_ERR_NO_RESPONDERS', 'the upstream failed to answer'),
+  timeout: prepared(504, 'ROSTER_ERR_TIMEOUT', 'the upstream did not answer in time'),
+  tooLarge: prepared(413, 'ROSTER_ERR_MESSAGE_TOO_LARGE', 'request body too large'),
+  internal: prepared(500, 'ROSTER_ERR_INTERNAL', 'gateway error'),
+  shuttingDown: prepared(503, 'ROSTER_ERR_NOT_READY', 'the gateway is shutting down'),
+} as const;
+
+const badPathCache = new Map<string, GatewayError>();
+
+/** 400 for a refused request target, naming the reason. */
+export function badPath(reason: string): GatewayError {
+  let e = badPathCache.get(reason);
+  if (e === undefined) {
+    e = prepared(400, 'ROSTER_ERR_INVALID_ARGUMENT', 'invalid request target', reason);
+    badPathCache.set(reason, e);
+  }
+  return e;
+}
+
+/** Writes a prepared error with the request id (and any extra headers, flat list). */
+export function sendError(
+  res: ServerResponse,
+  error: GatewayError,
+  requestId: string | undefined,
+  extra?: readonly string[],
+): void {
+  const headers: string[] = [
+    'content-type',
+    'application/json',
+    'content-length',
+    error.length,
+    'cache-control',
+    'no-store',
+  ];
+  if (requestId !== undefined) headers.push('x-request-id', requestId);
+  if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
+  res.writeHead(error.status, headers);
+  res.end(error.body);
+}
+
+/** The raw HTTP/1.1 answer for a connection the parser refused (no response object exists). */
+export function rawErrorResponse(status: number, reason: string, code: ErrorCode): string {
+  const body = JSON.stringify({ code, message: reason });
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}

@@ -1,0 +1,116 @@
+/**
+ * Request ids and W3C Trace Context (https://www.w3.org/TR/trace-context/) for the proxy:
+ * an incoming `x-request-id` is kept when well-formed, else one is generated; an incoming
+ * `traceparent` is validated and propagated with a new span id (or a new trace is started);
+ * `tracestate` is passed through, bounded, only with a valid traceparent.
+ */
+import { randomFillSync, randomUUID } from 'node:crypto';
+
+/** Longest request id kept. */
+export const MAX_REQUEST_ID = 128;
+/** Longest tracestate passed on (W3C: propagate at least 512 characters); 32 members at most. */
+export const MAX_TRACESTATE = 512;
+const MAX_TRACESTATE_MEMBERS = 32;
+
+/** A request id: the incoming one when it is 1..128 of `[A-Za-z0-9._-]`, else a new UUID. */
+export function requestIdFor(incoming: string | string[] | undefined): string {
+  if (typeof incoming === 'string' && isValidRequestId(incoming)) return incoming;
+  return randomUUID();
+}
+
+export function isValidRequestId(id: string): boolean {
+  const n = id.length;
+  if (n === 0 || n > MAX_REQUEST_ID) return false;
+  for (let i = 0; i < n; i++) {
+    const c = id.charCodeAt(i);
+    if (
+      !(
+        (c >= 97 && c <= 122) ||
+        (c >= 65 && c <= 90) ||
+        (c >= 48 && c <= 57) ||
+        c === 45 ||
+        c === 46 ||
+        c === 95
+      )
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Random bytes come from a pool refilled in one call, so ids cost no syscall each.
+const POOL = Buffer.allocUnsafe(16_384);
+let poolOffset = POOL.length;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > POOL.length) {
+    randomFillSync(POOL);
+    poolOffset = 0;
+  }
+  const s = POOL.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return s;
+}
+
+function isLowerHex(s: string, from: number, to: number): boolean {
+  let nonZero = false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+    if (c !== 48) nonZero = true;
+  }
+  return nonZero;
+}
+
+/** A traceparent for a new trace (flags `00`: not sampled by the gateway). */
+export function newTraceparent(): string {
+  const hex = randomHex(24);
+  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-00`;
+}
+
+/** The trace of a valid incoming traceparent, continued with a new span id (version 00). */
+export function continueTraceparent(valid: string): string {
+  return `00-${valid.slice(3, 35)}-${randomHex(8)}-${valid.slice(53, 55)}`;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+}
+
+/** `version-traceid-parentid-flags`; version 00 is exactly 55 chars, later ones may extend. */
+export function isValidTraceparent(v: string): boolean {
+  const n = v.length;
+  if (n < 55) return false;
+  const c0 = v.charCodeAt(0);
+  const c1 = v.charCodeAt(1);
+  if (!isHex(c0) || !isHex(c1) || (c0 === 102 && c1 === 102)) return false;
+  if (c0 === 48 && c1 === 48 ? n !== 55 : n > 55 && v.charCodeAt(55) !== 45) return false;
+  if (v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return false;
+  if (!isLowerHex(v, 3, 35) || !isLowerHex(v, 36, 52)) return false;
+  return isHex(v.charCodeAt(53)) && isHex(v.charCodeAt(54));
+}
+
+/**
+ * The tracestate to pass on (undefined: none): printable ASCII only, at most 32 members and
+ * MAX_TRACESTATE characters, dropping members from the end (the oldest) to fit.
+ */
+export function boundedTracestate(incoming: string | string[] | undefined): string | undefined {
+  if (incoming === undefined) return undefined;
+  const value = typeof incoming === 'string' ? incoming : incoming.join(',');
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return undefined;
+  }
+  if (value.length <= MAX_TRACESTATE && value.split(',').length <= MAX_TRACESTATE_MEMBERS) {
+    const trimmed = value.trim();
+    return trimmed === '' ? undefined : trimmed;
+  }
+  const members = value
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '')
+    .slice(0, MAX_TRACESTATE_MEMBERS);
+  while (members.length > 0 && members.join(',').length > MAX_TRACESTATE) members.pop();
+  return members.length > 0 ? members.join(',') : undefined;
+}

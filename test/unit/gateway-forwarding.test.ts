@@ -1,0 +1,295 @@
+import t from 'tap';
+import {
+  appendResponseHeaders,
+  connectionListed,
+  type ForwardedValues,
+  forwardedHeader,
+  socketAddress,
+  trustedChain,
+  upstreamRequestHeaders,
+} from '../../gateway/forwarding.js';
+import { RetryBudget } from '../../gateway/retry-budget.js';
+import {
+  boundedTracestate,
+  continueTraceparent,
+  isValidRequestId,
+  isValidTraceparent,
+  MAX_TRACESTATE,
+  newTraceparent,
+  requestIdFor,
+} from '../../gateway/trace.js';
+
+function pairs(list: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
+  return out;
+}
+
+function lower(raw: string[]): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    h[k] = h[k] === undefined ? raw[i + 1]! : `${h[k]}, ${raw[i + 1]}`;
+  }
+  return h;
+}
+
+const base: ForwardedValues = {
+  chain: ['203.0.113.9'],
+  trustedHops: 0,
+  encrypted: false,
+  requestId: 'rid-1',
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  tracestate: undefined,
+  upgrade: false,
+};
+
+t.test('hop-by-hop and replaced headers are removed, forwarding headers set', async (t) => {
+  const raw = [
+    'Host',
+    'shop.example.com',
+    'Connection',
+    'keep-alive, X-Secret-Hop',
+    'X-Secret-Hop',
+    'drop me',
+    'Keep-Alive',
+    'timeout=5',
+    'Proxy-Authorization',
+    'Basic abc',
+    'proxy-connection',
+    'keep-alive',
+    'TE',
+    'trailers',
+    'Trailer',
+    'X-T',
+    'Transfer-Encoding',
+    'chunked',
+    'Upgrade',
+    'h2c',
+    'HTTP2-Settings',
+    'AAA',
+    'Expect',
+    '100-continue',
+    'X-Forwarded-For',
+    '6.6.6.6',
+    'X-Forwarded-Proto',
+    'https',
+    'X-Forwarded-Host',
+    'evil.example',
+    'Forwarded',
+    'for=6.6.6.6',
+    'X-Request-Id',
+    'client-id',
+    'traceparent',
+    'junk',
+    'Accept',
+    'text/html',
+    'accept',
+    'application/json',
+    'Authorization',
+    'Bearer t',
+  ];
+  const out = upstreamRequestHeaders(raw, lower(raw), base);
+  const names = pairs(out).map(([k]) => k.toLowerCase());
+  for (const gone of [
+    'connection',
+    'x-secret-hop',
+    'keep-alive',
+    'proxy-authorization',
+    'proxy-connection',
+    'te',
+    'trailer',
+    'transfer-encoding',
+    'upgrade',
+    'http2-settings',
+    'expect',
+  ]) {
+    t.notOk(names.includes(gone), `${gone} removed`);
+  }
+  const got = Object.fromEntries(pairs(out).map(([k, v]) => [k.toLowerCase(), v]));
+  t.equal(got.host, 'shop.example.com', 'host passes');
+  t.equal(got.authorization, 'Bearer t');
+  t.same(
+    pairs(out)
+      .filter(([k]) => k.toLowerCase() === 'accept')
+      .map(([, v]) => v),
+    ['text/html', 'application/json'],
+    'repeated headers keep order',
+  );
+  t.equal(got['x-forwarded-for'], '203.0.113.9', 'client XFF replaced (no trusted hops)');
+  t.equal(got['x-forwarded-proto'], 'http', 'claimed proto ignored without trusted hops');
+  t.equal(got['x-forwarded-host'], 'shop.example.com', 'claimed host ignored');
+  t.equal(got.forwarded, 'for=203.0.113.9;host="shop.example.com";proto=http');
+  t.equal(got['x-request-id'], 'rid-1');
+  t.equal(got.traceparent, base.traceparent);
+  t.equal(names.filter((n) => n === 'x-forwarded-for').length, 1, 'one XFF');
+});
+
+t.test('websocket upgrades keep Upgrade and send Connection: upgrade', async (t) => {
+  const raw = [
+    'Host',
+    'h',
+    'Connection',
+    'Upgrade',
+    'Upgrade',
+    'websocket',
+    'Sec-WebSocket-Key',
+    'k',
+  ];
+  const out = Object.fromEntries(
+    pairs(upstreamRequestHeaders(raw, lower(raw), { ...base, upgrade: true })).map(([k, v]) => [
+      k.toLowerCase(),
+      v,
+    ]),
+  );
+  t.equal(out.upgrade, 'websocket');
+  t.equal(out.connection, 'upgrade');
+  t.equal(out['sec-websocket-key'], 'k');
+});
+
+t.test('trusted hops: client address and XFF chain', async (t) => {
+  t.same(trustedChain('1.1.1.1', '10.0.0.1', 0), ['10.0.0.1'], '0 hops: socket is the client');
+  t.same(trustedChain(undefined, '10.0.0.1', 2), ['10.0.0.1'], 'no XFF');
+  t.same(trustedChain('1.1.1.1', '10.0.0.1', 1), ['1.1.1.1', '10.0.0.1']);
+  t.same(
+    trustedChain('6.6.6.6, 1.1.1.1', '10.0.0.1', 1),
+    ['1.1.1.1', '10.0.0.1'],
+    'spoofed entry beyond the trusted hop ignored',
+  );
+  t.same(
+    trustedChain('6.6.6.6, 7.7.7.7, 1.1.1.1, 10.0.0.2', '10.0.0.1', 2),
+    ['1.1.1.1', '10.0.0.2', '10.0.0.1'],
+    'two hops',
+  );
+  t.same(trustedChain('1.1.1.1', '10.0.0.1', 3), ['1.1.1.1', '10.0.0.1'], 'shorter list: leftmost');
+  t.same(
+    trustedChain(['6.6.6.6', '1.1.1.1'], '10.0.0.1', 1),
+    ['1.1.1.1', '10.0.0.1'],
+    'several XFF headers',
+  );
+  t.same(
+    trustedChain('garbage, 1.1.1.1', '10.0.0.1', 2),
+    ['1.1.1.1', '10.0.0.1'],
+    'invalid entry ends the chain',
+  );
+  t.same(trustedChain('1.1.1.1:5555', '10.0.0.1', 1), ['1.1.1.1', '10.0.0.1'], 'port stripped');
+  t.same(trustedChain('[2001:db8::1]:80', '10.0.0.1', 1), ['2001:db8::1', '10.0.0.1']);
+  t.equal(socketAddress('::ffff:127.0.0.1'), '127.0.0.1');
+  t.equal(socketAddress('::1'), '::1');
+  t.equal(
+    forwardedHeader(['2001:db8::1', '10.0.0.1'], 'h:8080', 'https'),
+    'for="[2001:db8::1]", for=10.0.0.1;host="h:8080";proto=https',
+  );
+});
+
+t.test('with trusted hops the claimed proto and host are used', async (t) => {
+  const raw = [
+    'Host',
+    'internal:8080',
+    'X-Forwarded-Proto',
+    'https',
+    'X-Forwarded-Host',
+    'shop.example.com',
+  ];
+  const v = { ...base, trustedHops: 1, chain: ['1.1.1.1', '10.0.0.1'] };
+  const out = Object.fromEntries(
+    pairs(upstreamRequestHeaders(raw, lower(raw), v)).map(([k, val]) => [k.toLowerCase(), val]),
+  );
+  t.equal(out['x-forwarded-for'], '1.1.1.1, 10.0.0.1');
+  t.equal(out['x-forwarded-proto'], 'https');
+  t.equal(out['x-forwarded-host'], 'shop.example.com');
+  t.equal(out.forwarded, 'for=1.1.1.1, for=10.0.0.1;host="shop.example.com";proto=https');
+  const bogus = ['Host', 'h', 'X-Forwarded-Proto', 'javascript'];
+  const out2 = Object.fromEntries(
+    pairs(upstreamRequestHeaders(bogus, lower(bogus), v)).map(([k, val]) => [k.toLowerCase(), val]),
+  );
+  t.equal(out2['x-forwarded-proto'], 'http', 'an invalid claimed proto is ignored');
+});
+
+t.test('response headers: hop-by-hop removed', async (t) => {
+  const out = appendResponseHeaders(
+    {
+      'content-type': 'text/plain',
+      connection: 'keep-alive, x-hop',
+      'x-hop': '1',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      'set-cookie': ['a=1', 'b=2'],
+      'x-request-id': 'upstream-id',
+      upgrade: 'h2c',
+    },
+    [],
+  );
+  t.same(out, ['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+  t.same([...(connectionListed('close, X-A,  x-b ') ?? [])], ['x-a', 'x-b']);
+  t.equal(connectionListed('keep-alive'), undefined);
+});
+
+t.test('request ids', async (t) => {
+  t.equal(requestIdFor('abc-123_X.y'), 'abc-123_X.y', 'well-formed id kept');
+  for (const bad of ['', 'a b', 'a\nb', 'x'.repeat(129), 'é', '<script>']) {
+    t.notOk(isValidRequestId(bad), JSON.stringify(bad));
+    t.match(requestIdFor(bad), /^[0-9a-f-]{36}$/, 'replaced by a uuid');
+  }
+  t.match(requestIdFor(undefined), /^[0-9a-f-]{36}$/);
+  t.match(requestIdFor(['a', 'b']), /^[0-9a-f-]{36}$/, 'repeated header replaced');
+  t.not(requestIdFor(undefined), requestIdFor(undefined));
+});
+
+t.test('traceparent validation and propagation', async (t) => {
+  const valid = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  t.ok(isValidTraceparent(valid));
+  t.ok(
+    isValidTraceparent('01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra'),
+    'future version may extend',
+  );
+  for (const bad of [
+    '',
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra',
+    'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    '00-00000000000000000000000000000000-b7ad6b7169203331-01',
+    '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01',
+    '00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01',
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g',
+    '00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    '00-0af7651916cd43dd8448eb211c80319cb7ad6b7169203331--01',
+  ]) {
+    t.notOk(isValidTraceparent(bad), bad);
+  }
+  const next = continueTraceparent(valid);
+  t.match(next, /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/, 'same trace and flags');
+  t.not(next.slice(36, 52), 'b7ad6b7169203331', 'new span id');
+  t.ok(isValidTraceparent(next));
+  const fresh = newTraceparent();
+  t.ok(isValidTraceparent(fresh));
+  t.not(fresh, newTraceparent());
+});
+
+t.test('tracestate is bounded', async (t) => {
+  t.equal(
+    boundedTracestate('rojo=00f067aa0ba902b7,congo=t61rcWkgMzE'),
+    'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE',
+  );
+  t.equal(boundedTracestate(['a=1', 'b=2']), 'a=1,b=2');
+  t.equal(boundedTracestate('a=1\nb=2'), undefined, 'control characters: dropped');
+  const long = Array.from({ length: 40 }, (_, i) => `k${i}=${'v'.repeat(20)}`).join(',');
+  const bounded = boundedTracestate(long)!;
+  t.ok(bounded.length <= MAX_TRACESTATE);
+  t.ok(bounded.startsWith('k0='), 'the newest (leftmost) members kept');
+  t.ok(bounded.split(',').length <= 32);
+  t.equal(boundedTracestate(undefined), undefined);
+});
+
+t.test('retry budget', async (t) => {
+  let now = 0;
+  const b = new RetryBudget(20, 3, () => now);
+  for (let i = 0; i < 3; i++) t.ok(b.tryRetry(), 'the minimum is always there');
+  t.notOk(b.tryRetry(), 'then spent');
+  for (let i = 0; i < 100; i++) b.request();
+  let granted = 0;
+  while (b.tryRetry()) granted++;
+  t.equal(granted, 17, '20% of 100 requests, minus the 3 taken');
+  t.equal(new RetryBudget().minPerWindow, 10, 'default floor: 10 retries per window');
+  now += 11_000;
+  t.ok(b.tryRetry(), 'the window slides');
+});
