@@ -1,8 +1,8 @@
 /**
  * A minimal HTTP endpoint for a process's Prometheus metrics: `GET /metrics` (text format
  * 0.0.4), `GET /healthz` (the process is up) and `GET /readyz` (200 once ready, else 503).
- * Registry nodes get their full HTTP API later (issue 6); this is what `roster node
- * --metrics-port` serves until then.
+ * This is what `roster node --metrics-port` serves (a port of its own, for scrapers); the
+ * node's full HTTP API (nodes/http/, --http-port) serves /metrics, /healthz and /readyz too.
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';

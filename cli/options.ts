@@ -6,9 +6,19 @@
  */
 
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { assertNodeId, Limits, Subjects } from '../protocol/index.js';
 import type { NatsBusOptions, NatsTlsOptions } from '../transport/index.js';
+import {
+  CONFIG_KEYS,
+  type ConfigCommand,
+  type ConfigKey,
+  type ConfigureOptions,
+  configKey,
+  configureKeys,
+  LOG_LEVELS,
+  type LogLevel,
+} from './config.js';
 
 /** A usage mistake found after parsing (two flags that only make sense together, …): exit 2. */
 export class UsageError extends Error {
@@ -17,8 +27,7 @@ export class UsageError extends Error {
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel } from './config.js';
 
 /** An integer parser bounded to [min, max]. */
 export function intIn(min: number, max: number): (value: string) => number {
@@ -107,6 +116,10 @@ export const ENV_VARS = [
   'ROSTER_NATS_USER',
   'ROSTER_NATS_PASS',
   'ROSTER_NATS_TOKEN',
+  'ROSTER_HTTP_PORT',
+  'ROSTER_HTTP_HOST',
+  'ROSTER_HTTP_TOKEN',
+  'ROSTER_HTTP_PUBLIC',
 ] as const;
 
 export function dropEmptyEnv(env: NodeJS.ProcessEnv = process.env): void {
@@ -127,67 +140,49 @@ export interface NatsCliOptions {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  inboxPrefix?: string;
 }
 
-/** Adds --nats, the authentication flags and the TLS flags. */
-export function addNatsOptions(command: Command): Command {
-  return command
-    .addOption(
-      new Option('--nats <urls>', 'NATS server URL(s), comma-separated')
-        .env('NATS_URL')
-        .argParser(parseNatsUrls)
-        .default([DEFAULT_NATS_URL], DEFAULT_NATS_URL),
-    )
-    .addOption(
-      new Option('--user <user>', 'NATS user (with --pass)')
-        .env('ROSTER_NATS_USER')
-        .conflicts(['token', 'creds', 'nkeySeedFile']),
-    )
-    .addOption(
-      new Option('--pass <password>', 'NATS password (with --user)')
-        .env('ROSTER_NATS_PASS')
-        .conflicts(['token', 'creds', 'nkeySeedFile']),
-    )
-    .addOption(
-      new Option('--token <token>', 'NATS authentication token')
-        .env('ROSTER_NATS_TOKEN')
-        .conflicts(['creds', 'nkeySeedFile']),
-    )
-    .addOption(
-      new Option('--creds <file>', 'NATS credentials file (user JWT and NKey seed)')
-        .argParser(parseReadableFile)
-        .conflicts(['nkeySeedFile']),
-    )
-    .addOption(
-      new Option('--nkey-seed-file <file>', 'file holding a NATS NKey seed (SU…)').argParser(
-        parseReadableFile,
-      ),
-    )
-    .addOption(
-      new Option('--tls-ca <file>', 'CA certificate(s) to verify the NATS server with').argParser(
-        parseReadableFile,
-      ),
-    )
-    .addOption(
-      new Option('--tls-cert <file>', 'client certificate for NATS (with --tls-key)').argParser(
-        parseReadableFile,
-      ),
-    )
-    .addOption(
-      new Option('--tls-key <file>', 'private key of --tls-cert').argParser(parseReadableFile),
-    );
+/** The NATS connection keys of the configuration table (servers, authentication, TLS, inboxes). */
+export const NATS_CONNECTION_KEYS: readonly ConfigKey[] = CONFIG_KEYS.filter(
+  (key) => key.key.startsWith('nats.') && key.key !== 'nats.connectTimeoutMs',
+);
+
+/**
+ * Adds --nats, the authentication flags, the TLS flags and --inbox-prefix (cli/config.ts's
+ * table), layered over their `ROSTER_NATS_*` variables (and `NATS_URL`). Pass `file: false`
+ * for a command that reads a configuration file of its own: no `--config` is added then.
+ */
+export function addNatsOptions(command: Command, options: ConfigureOptions = {}): Command {
+  return configureKeys(command, NATS_CONNECTION_KEYS, options);
+}
+
+/**
+ * The connection options every client command shares: the NATS keys plus --prefix and
+ * --timeout-ms (with --config and the environment layered under them).
+ */
+export function addConnectionOptions(command: Command, name: ConfigCommand): Command {
+  return configureKeys(
+    command,
+    [...NATS_CONNECTION_KEYS, configKey('prefix'), configKey('timeoutMs')],
+    { command: name },
+  );
 }
 
 /** Builds the bus options from the parsed flags; throws UsageError for flags that go together. */
 export function natsBusOptions(options: NatsCliOptions): NatsBusOptions {
   if ((options.user === undefined) !== (options.pass === undefined)) {
     throw new UsageError(
-      options.user === undefined ? '--pass needs --user' : '--user needs --pass',
+      options.user === undefined
+        ? '--pass needs --user (or ROSTER_NATS_USER, nats.user)'
+        : '--user needs --pass (or ROSTER_NATS_PASS, nats.pass)',
     );
   }
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError(
-      options.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key',
+      options.tlsCert === undefined
+        ? '--tls-key needs --tls-cert (or ROSTER_NATS_TLS_CERT, nats.tls.cert)'
+        : '--tls-cert needs --tls-key (or ROSTER_NATS_TLS_KEY, nats.tls.key)',
     );
   }
   const out: {
@@ -197,10 +192,11 @@ export function natsBusOptions(options: NatsCliOptions): NatsBusOptions {
   if (options.pass !== undefined) out.pass = options.pass;
   if (options.token !== undefined) out.token = options.token;
   if (options.creds !== undefined) out.credsFile = options.creds;
+  if (options.inboxPrefix !== undefined) out.inboxPrefix = options.inboxPrefix;
   if (options.nkeySeedFile !== undefined) {
     const seed = readFileSync(options.nkeySeedFile, 'utf8').trim();
     if (!/^S[A-Z2-7]{50,}$/.test(seed)) {
-      throw new UsageError(`--nkey-seed-file ${options.nkeySeedFile} does not hold an NKey seed`);
+      throw new UsageError(`nats.nkeySeedFile: ${options.nkeySeedFile} does not hold an NKey seed`);
     }
     out.nkeySeed = seed;
   }

@@ -11,7 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isRosterError } from '../protocol/index.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerDemoServiceCommand } from './commands/demo-service.js';
+import { registerGatewayCommand } from './commands/gateway.js';
+import { registerHealthCommand } from './commands/health.js';
+import { registerInstancesCommand } from './commands/instances.js';
 import { registerNodeCommand } from './commands/node.js';
+import { registerNodesCommand } from './commands/nodes.js';
+import { registerRegisterCommand } from './commands/register.js';
+import { registerServicesCommand } from './commands/services.js';
+import { registerWatchCommand } from './commands/watch.js';
 import { dropEmptyEnv, UsageError } from './options.js';
 
 /** The version in the package.json above this file (cli/ from source, dist/cli/ when built). */
@@ -37,7 +45,8 @@ export function createProgram(): Command {
   const program = new Command('roster')
     .description(
       'Roster: service registry, discovery cluster and API gateway over NATS.\n' +
-        'Run `roster demo` for a local cluster, `roster node` for one registry node.',
+        'Run `roster demo` for a local cluster, `roster node` for one registry node,\n' +
+        '`roster gateway --config gateway.yaml` for the API gateway.',
     )
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show help for a command')
@@ -45,7 +54,15 @@ export function createProgram(): Command {
     .showSuggestionAfterError(true);
   // Subcommands created with .command() inherit exitOverride and the output settings above.
   registerNodeCommand(program);
+  registerGatewayCommand(program);
   registerDemoCommand(program);
+  registerServicesCommand(program);
+  registerInstancesCommand(program);
+  registerWatchCommand(program);
+  registerNodesCommand(program);
+  registerHealthCommand(program);
+  registerRegisterCommand(program);
+  registerDemoServiceCommand(program);
   return program;
 }
 
@@ -67,7 +84,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       errorLine(err.message);
       return 2;
     }
-    if (isRosterError(err, 'ROSTER_ERR_CONFIG')) {
+    // A config that cannot work (bad key, routes that conflict) is a usage error too.
+    if (isRosterError(err, 'ROSTER_ERR_CONFIG') || isRosterError(err, 'ROSTER_ERR_CONFLICT')) {
       errorLine(err.message);
       return 2;
     }

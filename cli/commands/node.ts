@@ -1,28 +1,26 @@
 /**
  * `roster node`: one registry node process. Connects to NATS (waiting up to
- * --connect-timeout-ms for it), joins the cluster, serves Prometheus metrics when
- * --metrics-port is given, and logs `{"msg":"node ready",…,"metricsPort":N}` once it serves
- * requests. SIGTERM or SIGINT close the node, then the bus, and exit 0.
+ * --connect-timeout-ms for it), joins the cluster, serves its HTTP API, WebSocket watch
+ * stream, dashboard and metrics when --http-port is given (nodes/http/), Prometheus metrics
+ * alone when --metrics-port is given, and logs
+ * `{"msg":"node ready",…,"metricsPort":N,"httpPort":N}` once it serves requests. SIGTERM or
+ * SIGINT close the node, then the bus, and exit 0.
  */
 
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
+import {
+  type NodeHttpServer,
+  type PublicPart,
+  startNodeHttpServer,
+} from '../../nodes/http/index.js';
 import { RegistryNode } from '../../nodes/index.js';
 import { createLogger, type Logger, type NatsBus } from '../../transport/index.js';
 import { defaultProcessMetrics, MetricsRegistry } from '../../transport/metrics.js';
+import { configure } from '../config.js';
 import { connectWithRetry } from '../connect.js';
 import { stopOnSignals } from '../lifecycle.js';
 import { type MetricsServer, startMetricsServer } from '../metrics-server.js';
-import {
-  addNatsOptions,
-  intIn,
-  type LogLevel,
-  type NatsCliOptions,
-  natsBusOptions,
-  parseLogLevel,
-  parseNodeId,
-  parsePort,
-  parsePrefix,
-} from '../options.js';
+import { type LogLevel, type NatsCliOptions, natsBusOptions } from '../options.js';
 
 export interface NodeCommandOptions extends NatsCliOptions {
   id?: string;
@@ -31,6 +29,11 @@ export interface NodeCommandOptions extends NatsCliOptions {
   defaultTtlMs?: number;
   metricsPort?: number;
   metricsHost: string;
+  httpPort?: number;
+  httpHost: string;
+  httpToken?: string;
+  /** Parts served without the token (`none` entries are ignored). */
+  httpPublic: (PublicPart | 'none')[];
   logLevel: LogLevel;
   connectTimeoutMs: number;
 }
@@ -39,53 +42,10 @@ export function registerNodeCommand(program: Command): Command {
   const command = program
     .command('node')
     .description('run a registry node: joins the cluster over NATS and serves registrations');
-  addNatsOptions(command)
-    .addOption(
-      new Option('--id <id>', 'node id, [A-Za-z0-9_-] (default: random)')
-        .env('ROSTER_NODE_ID')
-        .argParser(parseNodeId),
-    )
-    .addOption(
-      new Option('--prefix <prefix>', 'subject prefix shared by the cluster (default: roster)')
-        .env('ROSTER_PREFIX')
-        .argParser(parsePrefix),
-    )
-    .addOption(
-      new Option('--heartbeat-ms <ms>', 'heartbeat period, 10-60000 (default: 1000)').argParser(
-        intIn(10, 60_000),
-      ),
-    )
-    .addOption(
-      new Option(
-        '--default-ttl-ms <ms>',
-        'session TTL when a client asks for none, 1000-3600000 (default: 6000)',
-      ).argParser(intIn(1_000, 3_600_000)),
-    )
-    .addOption(
-      new Option(
-        '--metrics-port <port>',
-        'serve Prometheus metrics on this port (0: any free port; off when absent)',
-      ).argParser(parsePort),
-    )
-    .addOption(
-      new Option('--metrics-host <host>', 'address the metrics server listens on').default(
-        '0.0.0.0',
-      ),
-    )
-    .addOption(
-      new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-        .env('ROSTER_LOG_LEVEL')
-        .argParser(parseLogLevel)
-        .default('info'),
-    )
-    .addOption(
-      new Option('--connect-timeout-ms <ms>', 'how long to wait for NATS at start')
-        .argParser(intIn(1, 3_600_000))
-        .default(30_000),
-    )
-    .action(async (options: NodeCommandOptions) => {
-      await runNode(options);
-    });
+  // Every option comes from cli/config.ts's table: flags > ROSTER_* > --config file > defaults.
+  configure(command, 'node').action(async (options: NodeCommandOptions) => {
+    await runNode(options);
+  });
   return command;
 }
 
@@ -99,6 +59,7 @@ export async function runNode(options: NodeCommandOptions): Promise<void> {
   let bus: NatsBus | undefined;
   let node: RegistryNode | undefined;
   let metricsServer: MetricsServer | undefined;
+  let httpServer: NodeHttpServer | undefined;
   const registry = new MetricsRegistry();
   const processMetrics = defaultProcessMetrics(registry);
   let closing = false;
@@ -130,6 +91,18 @@ export async function runNode(options: NodeCommandOptions): Promise<void> {
         ready: () => started.ready,
       });
     }
+    if (options.httpPort !== undefined) {
+      httpServer = await startNodeHttpServer({
+        node,
+        bus,
+        host: options.httpHost,
+        port: options.httpPort,
+        ...(options.httpToken ? { token: options.httpToken } : {}),
+        publicParts: options.httpPublic.filter((p): p is PublicPart => p !== 'none'),
+        logger,
+        metrics: () => registry.render(),
+      });
+    }
     const outcome = await Promise.race([
       node.start().then(() => 'ready' as const),
       stop.requested.then(() => 'stopped' as const),
@@ -143,6 +116,7 @@ export async function runNode(options: NodeCommandOptions): Promise<void> {
           prefix: node.subjects.prefix,
           nats: bus.server,
           metricsPort: metricsServer?.port ?? null,
+          httpPort: httpServer?.port ?? null,
           instances: node.store.instanceCount,
         },
         'node ready',
@@ -152,6 +126,7 @@ export async function runNode(options: NodeCommandOptions): Promise<void> {
   } finally {
     closing = true;
     stop.stopping();
+    await httpServer?.close();
     await node?.close().catch((err: unknown) => logger.error({ err }, 'closing the node failed'));
     await bus?.close().catch((err: unknown) => logger.error({ err }, 'closing the bus failed'));
     await metricsServer?.close();
