@@ -6,7 +6,7 @@
  * and CI can take `tail -n 1`. An unknown or missing NAME lists the benches and exits 2.
  */
 
-import { formatRecord } from './table.js';
+import { formatRecord, formatTable } from './table.js';
 
 export interface BenchOptions {
   /** --json was given (a bench may print less chatter then). */
@@ -19,8 +19,17 @@ export interface BenchOptions {
 
 export type BenchResult = Record<string, number | string>;
 
+/** A figure the bench is held to: `metric` of the result compared with `value`. */
+export interface BenchTarget {
+  readonly metric: string;
+  readonly op: '<=' | '>=';
+  readonly value: number;
+}
+
 export interface BenchModule {
   run(options: BenchOptions): Promise<BenchResult>;
+  /** Targets printed next to the figures with pass/fail (and counted in `targets_met`). */
+  readonly targets?: readonly BenchTarget[];
 }
 
 interface BenchEntry {
@@ -34,7 +43,51 @@ export const benches: Readonly<Record<string, BenchEntry>> = {
     description: 'NATS bus floor: pub→sub throughput (200-byte messages) and request-reply latency',
     load: () => import('./bus.js'),
   },
+  pick: {
+    description: 'balancer pool.pick() per second for each strategy, 100 instances, in-process',
+    load: () => import('./pick.js'),
+  },
+  propagation: {
+    description: '3 nodes + watcher: registration ack → watcher applied (p50/p99), bus floor',
+    load: () => import('./propagation.js'),
+  },
+  churn: {
+    description: '3 nodes: sustained pipelined register+deregister ops/s, then digest convergence',
+    load: () => import('./churn.js'),
+  },
+  scale: {
+    description: '100k instances / 10k sessions on 3 nodes: RSS, 4th-node join, query p99',
+    load: () => import('./scale.js'),
+  },
+  detection: {
+    description: '3 nodes + watcher: kill -9 of a client / deregister() → removed (p50/p99)',
+    load: () => import('./detection.js'),
+  },
 };
+
+function passes(target: BenchTarget, value: number): boolean {
+  return target.op === '<=' ? value <= target.value : value >= target.value;
+}
+
+/** The targets table (metric, value, target, PASS/FAIL) and how many targets were met. */
+export function formatTargets(
+  targets: readonly BenchTarget[],
+  record: BenchResult,
+): { table: string; met: number } {
+  let met = 0;
+  const rows = targets.map((t) => {
+    const value = record[t.metric];
+    const ok = typeof value === 'number' && passes(t, value);
+    if (ok) met++;
+    return [
+      t.metric,
+      typeof value === 'number' ? value : String(value),
+      `${t.op} ${t.value}`,
+      ok ? 'PASS' : 'FAIL',
+    ];
+  });
+  return { table: formatTable(['metric', 'value', 'target', 'result'], rows), met };
+}
 
 function usage(): string {
   const names = Object.entries(benches)
@@ -66,7 +119,13 @@ async function main(argv: readonly string[]): Promise<number> {
   const result = await bench.run({ json, args, log });
   const record: BenchResult = { bench: name, ...result };
   record.bench = name;
-  await writeOut(`\n${formatRecord(record)}\n`);
+  let targetsTable = '';
+  if (bench.targets !== undefined && bench.targets.length > 0) {
+    const { table, met } = formatTargets(bench.targets, record);
+    record.targets_met = `${met}/${bench.targets.length}`;
+    targetsTable = `\ntargets:\n${table}\n`;
+  }
+  await writeOut(`\n${formatRecord(record)}\n${targetsTable}`);
   if (json) await writeOut(JSON.stringify(record));
   return 0;
 }

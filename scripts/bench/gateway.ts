@@ -1,0 +1,235 @@
+/**
+ * The gateway benchmark (issue 5 item 8): one upstream process, wrk as the load generator, and
+ * three proxies each in one process — the Roster gateway, the Roster gateway with JWT and rate
+ * limiting on its route, and nginx (one worker, upstream keep-alive) — measured alternately in
+ * rounds so that drift hits all alike; then p99 of the gateway and of nginx at half of the
+ * gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R).
+ *
+ *   npm run bench -- gateway [--json] [--rounds N] [--seconds N] [--connections N]
+ *
+ * Result: {"bench":"gateway","rps","nginx_rps","ratio","p99_ms","nginx_p99_ms","rps_plugins",…}.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { connect } from '../../client/index.js';
+import { RegistryNode } from '../../nodes/index.js';
+import { connectNatsBus } from '../../transport/nats-bus.js';
+import { startBenchNats } from './cluster.js';
+import type { BenchOptions, BenchResult, BenchTarget } from './run.js';
+import { NODE_TSX, type ServerProcess, spawnServer } from './spawn-server.js';
+import { intArg, round } from './util.js';
+import { runWrk, runWrkWithCpu, type WrkResult } from './wrk.js';
+
+export const targets: readonly BenchTarget[] = [
+  { metric: 'ratio', op: '>=', value: 0.5 },
+  { metric: 'p99_gap_ms', op: '<=', value: 1 },
+  { metric: 'plugins_ratio', op: '>=', value: 0.8 },
+];
+
+const SECRET = 'bench-secret-bench-secret-bench-secret!';
+
+function nginxConfig(dir: string, port: number, upstreamPort: number): string {
+  return `worker_processes 1;
+master_process off;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }
+}
+`;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startNginx(dir: string, upstreamPort: number): Promise<ServerProcess> {
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, nginxConfig(dir, port, upstreamPort));
+  const child = spawn('nginx', ['-p', dir, '-c', conf], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      await runWrk({ url: `http://127.0.0.1:${port}/`, connections: 1, durationS: 1 });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    port,
+    child,
+    stop: async () => {
+      child.kill('SIGQUIT');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** A wrk Lua script that waits `ms` before each request (per connection). */
+function delayScript(dir: string, ms: number, headers: Record<string, string> = {}): string {
+  const file = join(dir, `delay-${ms}.lua`);
+  const lines = Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`);
+  writeFileSync(file, `${lines.join('\n')}\nfunction delay() return ${ms} end\n`);
+  return file;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const { log, args } = options;
+  const rounds = intArg(args, '--rounds', 3);
+  const seconds = intArg(args, '--seconds', 8);
+  const connections = intArg(args, '--connections', 50);
+  const dir = mkdtempSync(join(tmpdir(), 'roster-bench-gw-'));
+  const nats = await startBenchNats(log);
+  const bus = await connectNatsBus({ servers: nats.url, name: 'bench-gw-node' });
+  const node = new RegistryNode(bus, { id: 'bench-gw' });
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    await node.start();
+    const upstream = await spawnServer(NODE_TSX[0]!, [
+      ...NODE_TSX.slice(1),
+      new URL('./http-upstream.ts', import.meta.url).pathname,
+    ]);
+    stops.push(() => upstream.stop());
+    const services = await connect({ servers: nats.url, name: 'bench-gw-services' });
+    stops.push(() => services.close());
+    await services.register({ service: 'bench', host: '127.0.0.1', port: upstream.port });
+    const gatewayScript = new URL('./gateway-process.ts', import.meta.url).pathname;
+    const startGateway = (plugins?: object) =>
+      spawnServer(NODE_TSX[0]!, [
+        ...NODE_TSX.slice(1),
+        gatewayScript,
+        '--nats',
+        nats.url,
+        '--service',
+        'bench',
+        ...(plugins ? ['--plugins', JSON.stringify(plugins)] : []),
+      ]);
+    const gateway = await startGateway();
+    stops.push(() => gateway.stop());
+    const gatewayPlugins = await startGateway({
+      jwt: { algorithms: ['HS256'], secret: SECRET },
+      'rate-limit': { limit: 1_000_000_000, windowSec: 1, key: 'consumer' },
+    });
+    stops.push(() => gatewayPlugins.stop());
+    const nginx = await startNginx(dir, upstream.port);
+    stops.push(() => nginx.stop());
+    const token = await new SignJWT({ sub: 'bench-user' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('2h')
+      .sign(new TextEncoder().encode(SECRET));
+    const auth = [`Authorization: Bearer ${token}`];
+
+    const targetsToRun: [string, number, string[], number | undefined][] = [
+      ['gateway', gateway.port, [], gateway.child.pid],
+      ['nginx', nginx.port, [], nginx.child.pid],
+      ['gateway_plugins', gatewayPlugins.port, auth, gatewayPlugins.child.pid],
+      ['direct', upstream.port, [], upstream.child.pid],
+    ];
+    const results = new Map<string, (WrkResult & { cpuUsPerRequest: number })[]>();
+    for (const [, port, headers] of targetsToRun) {
+      await runWrk({ url: `http://127.0.0.1:${port}/bench`, connections, durationS: 2, headers });
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, port, headers, pid] of targetsToRun) {
+        const w = await runWrkWithCpu(
+          { url: `http://127.0.0.1:${port}/bench`, connections, durationS: seconds, headers },
+          pid,
+        );
+        if (w.errors > 0) log(`${name}: ${w.errors} errors/non-2xx`);
+        log(
+          `round ${r + 1} ${name}: ${Math.round(w.rps)} rps, p99 ${w.p99Ms} ms, ${w.cpuUsPerRequest} µs CPU/request`,
+        );
+        results.set(name, [...(results.get(name) ?? []), w]);
+      }
+    }
+    const rps = (name: string) => Math.round(median(results.get(name)!.map((w) => w.rps)));
+    const cpu = (name: string) => median(results.get(name)!.map((w) => w.cpuUsPerRequest));
+    const peak = rps('gateway');
+
+    // Latency at half of the gateway's peak: connections × 1000 / (delay + latency) ≈ rate.
+    const half = Math.round(peak / 2);
+    const delayMs = 20;
+    const conns = Math.max(4, Math.round((half * (delayMs + 0.5)) / 1000));
+    const script = delayScript(dir, delayMs);
+    const halfResults = new Map<string, WrkResult[]>();
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, port] of [
+        ['gateway', gateway.port],
+        ['nginx', nginx.port],
+      ] as const) {
+        const w = await runWrk({
+          url: `http://127.0.0.1:${port}/bench`,
+          connections: conns,
+          durationS: seconds,
+          script,
+        });
+        log(`half-rate round ${r + 1} ${name}: ${Math.round(w.rps)} rps, p99 ${w.p99Ms} ms`);
+        halfResults.set(name, [...(halfResults.get(name) ?? []), w]);
+      }
+    }
+    const p99 = (name: string) => round(median(halfResults.get(name)!.map((w) => w.p99Ms)), 3);
+    const nginxRps = rps('nginx');
+    const pluginsRps = rps('gateway_plugins');
+    return {
+      rps: peak,
+      nginx_rps: nginxRps,
+      ratio: round(peak / nginxRps, 3),
+      p99_ms: p99('gateway'),
+      nginx_p99_ms: p99('nginx'),
+      p99_gap_ms: round(p99('gateway') - p99('nginx'), 3),
+      rps_plugins: pluginsRps,
+      plugins_ratio: round(pluginsRps / peak, 3),
+      direct_rps: rps('direct'),
+      cpu_us_per_request: cpu('gateway'),
+      nginx_cpu_us_per_request: cpu('nginx'),
+      plugins_cpu_us_per_request: cpu('gateway_plugins'),
+      half_rate_rps: Math.round(median(halfResults.get('gateway')!.map((w) => w.rps))),
+      connections,
+      seconds,
+      rounds,
+      loadavg_1m: round(loadavg()[0]!, 2),
+    };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await node.close();
+    await bus.close();
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Minimal reverse proxies, one per upstream client, for the upstream-client micro-benchmark
+ * (docs/adr/0006-gateway-upstream-client.md). Each forwards every request to one upstream with
+ * keep-alive connections and streams both bodies; nothing else (no routing, no headers work),
+ * so the figures compare the clients only.
+ *
+ *   node --import=tsx scripts/bench/proxy-variants.ts --variant NAME --upstream PORT
+ *
+ * Variants: `agent` (node:http request + keep-alive Agent), `undici-request` (undici 7
+ * Pool.request), `undici-dispatch` (undici 7 Pool.dispatch with a raw handler). Prints
+ * `{"port":N}` once listening.
+ */
+import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { Pool } from 'undici';
+import { intArg, stringArg } from './util.js';
+
+const args = process.argv.slice(2);
+const variant = stringArg(args, '--variant') ?? 'agent';
+const upstream = intArg(args, '--upstream', 1);
+const CONNECTIONS = 256;
+
+function stripHop(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding') continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+function agentHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: CONNECTIONS,
+    maxFreeSockets: CONNECTIONS,
+    scheduling: 'lifo',
+  });
+  return (req, res) => {
+    const up = request(
+      {
+        host: '127.0.0.1',
+        port: upstream,
+        method: req.method,
+        path: req.url,
+        headers: stripHop(req.rawHeaders),
+        agent,
+      },
+      (ures) => {
+        res.writeHead(ures.statusCode ?? 502, stripHop(ures.rawHeaders));
+        ures.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.statusCode = 502;
+      res.end();
+    });
+    req.pipe(up);
+  };
+}
+
+function undiciRequestHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+  const pool = new Pool(`http://127.0.0.1:${upstream}`, { connections: CONNECTIONS });
+  return (req, res) => {
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool
+      .request({
+        method: req.method as 'GET',
+        path: req.url ?? '/',
+        headers: stripHop(req.rawHeaders),
+        body: hasBody ? req : null,
+      })
+      .then(
+        (ures) => {
+          const h: string[] = [];
+          for (const [k, v] of Object.entries(ures.headers)) {
+            if (k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding') continue;
+            if (Array.isArray(v)) for (const x of v) h.push(k, x);
+            else if (v !== undefined) h.push(k, v);
+          }
+          res.writeHead(ures.statusCode, h);
+          ures.body.pipe(res);
+        },
+        () => {
+          res.statusCode = 502;
+          res.end();
+        },
+      );
+  };
+}
+
+interface Controller {
+  pause(): void;
+  resume(): void;
+}
+
+class DispatchHandler {
+  constructor(private readonly res: ServerResponse) {}
+  onRequestStart(): void {}
+  onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+  ): void {
+    const h: string[] = [];
+    for (const k in headers) {
+      if (k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding') continue;
+      const v = headers[k]!;
+      if (typeof v === 'string') h.push(k, v);
+      else for (const x of v) h.push(k, x);
+    }
+    this.res.writeHead(statusCode, h);
+    this.res.on('drain', () => controller.resume());
+  }
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (!this.res.write(chunk)) controller.pause();
+  }
+  onResponseEnd(): void {
+    this.res.end();
+  }
+  onResponseError(_controller: Controller, _err: Error): void {
+    if (!this.res.headersSent) this.res.statusCode = 502;
+    this.res.end();
+  }
+}
+
+function undiciDispatchHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+  const pool = new Pool(`http://127.0.0.1:${upstream}`, { connections: CONNECTIONS });
+  return (req, res) => {
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool.dispatch(
+      {
+        method: req.method as 'GET',
+        path: req.url ?? '/',
+        headers: stripHop(req.rawHeaders),
+        body: hasBody ? req : null,
+      },
+      new DispatchHandler(res),
+    );
+  };
+}
+
+const handler =
+  variant === 'agent'
+    ? agentHandler()
+    : variant === 'undici-request'
+      ? undiciRequestHandler()
+      : variant === 'undici-dispatch'
+        ? undiciDispatchHandler()
+        : undefined;
+if (handler === undefined) throw new Error(`unknown variant ${variant}`);
+
+const server = createServer({ keepAliveTimeout: 60_000 }, handler);
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(
+    `${JSON.stringify({ port: typeof address === 'object' ? address?.port : 0 })}\n`,
+  );
+});
+process.on('SIGTERM', () => process.exit(0));
+process.on('disconnect', () => process.exit(0));
