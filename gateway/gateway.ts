@@ -95,7 +95,6 @@ export class Gateway implements AsyncDisposable {
       metrics: this.metrics,
       origins: this.origins,
       trustedHops: Math.max(0, Math.floor(options.trustedHops ?? 0)),
-      bodyTimeoutMs: options.upstream?.bodyTimeoutMs,
       logger: this.logger,
       closing: false,
       inFlight: 0,

@@ -15,10 +15,7 @@ export interface OriginOptions {
   readonly connections?: number;
   /** TCP/TLS connect timeout (default 3000 ms). */
   readonly connectTimeoutMs?: number;
-  /**
-   * Idle time allowed between response body chunks (default: the route's timeout, as nginx's
-   * proxy_read_timeout).
-   */
+  /** Idle time allowed between response body chunks (default 120000 ms). */
   readonly bodyTimeoutMs?: number;
   /** Verify upstream TLS certificates (default true). */
   readonly rejectUnauthorized?: boolean;
@@ -85,6 +82,7 @@ export class OriginClients {
       connections: o.connections ?? 512,
       pipelining: 1,
       connectTimeout: o.connectTimeoutMs ?? 3000,
+      bodyTimeout: o.bodyTimeoutMs ?? 120_000,
       keepAliveTimeout: 4000,
       keepAliveMaxTimeout: 600_000,
       connect: { rejectUnauthorized: o.rejectUnauthorized ?? true },

@@ -6,8 +6,8 @@
  *
  * Per request: normalize the target (400) → route (404) → plugins in order (an outcome answers
  * at once; only a returned promise is awaited) → body limit (413) → pick an instance (503) →
- * dispatch with the route timeout on the response head (504) and on every silence within the
- * response body → stream the response back.
+ * dispatch with the route timeout on the response head (504) → stream the response back
+ * (undici's body timeout, OriginOptions.bodyTimeoutMs, bounds silences within it).
  * Retries: on connect errors for any method, on a reset connection or a retry status for
  * idempotent methods (or all methods when the policy says so), within the route's retry budget,
  * and only while the request body can be replayed (none, or buffered up to 64 KiB).
@@ -45,8 +45,6 @@ export interface ProxyEnvironment {
   readonly metrics: GatewayMetrics;
   readonly origins: OriginClients;
   readonly trustedHops: number;
-  /** Fixed response-body idle timeout; undefined: the route's timeout. */
-  readonly bodyTimeoutMs: number | undefined;
   readonly logger: Logger;
   /** True once the gateway is closing: responses close their connections. */
   closing: boolean;
@@ -313,11 +311,7 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
           headers: this.upstreamHeaders,
           // undici accepts async iterables as bodies (not in its type).
           body: this.body as unknown as Buffer | null,
-          // As nginx's proxy_read_timeout: the route timeout bounds the wait for the head
-          // and every silence within the body (one value also lets undici re-arm one timer
-          // instead of replacing it twice per request).
           headersTimeout: rt.timeoutMs,
-          bodyTimeout: this.env.bodyTimeoutMs ?? rt.timeoutMs,
         },
         this,
       );

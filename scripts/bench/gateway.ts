@@ -99,11 +99,17 @@ async function startNginx(dir: string, upstreamPort: number): Promise<ServerProc
   };
 }
 
-/** A wrk Lua script that waits `ms` before each request (per connection). */
-function delayScript(dir: string, ms: number, headers: Record<string, string> = {}): string {
+/**
+ * A wrk Lua script that waits a random 0..2×`ms` (mean `ms`) before each request on each
+ * connection: an open-ish load at connections × 1000 / (ms + latency) requests per second,
+ * without the connections marching in step (which would send bursts).
+ */
+function delayScript(dir: string, ms: number): string {
   const file = join(dir, `delay-${ms}.lua`);
-  const lines = Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`);
-  writeFileSync(file, `${lines.join('\n')}\nfunction delay() return ${ms} end\n`);
+  writeFileSync(
+    file,
+    `math.randomseed(os.time())\nfunction delay() return math.random(0, ${2 * ms}) end\n`,
+  );
   return file;
 }
 

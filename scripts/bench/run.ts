@@ -63,6 +63,11 @@ export const benches: Readonly<Record<string, BenchEntry>> = {
     description: '3 nodes + watcher: kill -9 of a client / deregister() → removed (p50/p99)',
     load: () => import('./detection.js'),
   },
+  gateway: {
+    description:
+      'gateway vs nginx (one process each, wrk): rps, p99 at half the peak, JWT + rate limit',
+    load: () => import('./gateway.js'),
+  },
 };
 
 function passes(target: BenchTarget, value: number): boolean {
