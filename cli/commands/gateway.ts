@@ -18,6 +18,7 @@ import {
   startGateway,
 } from '../../gateway/index.js';
 import { createLogger, type Logger, type NatsBus } from '../../transport/index.js';
+import { defaultProcessMetrics, MetricsRegistry } from '../../transport/metrics.js';
 import { connectWithRetry } from '../connect.js';
 import { stopOnSignals } from '../lifecycle.js';
 import { type LogLevel, parseLogLevel, parseReadableFile } from '../options.js';
@@ -60,6 +61,9 @@ export async function runGateway(options: GatewayCommandOptions): Promise<void> 
     graceMs: graceMs + 15_000,
     onForce: (reason) => logger.fatal(reason),
   });
+  // Process gauges (memory, event-loop lag) belong to the process, as for `roster node`.
+  const metrics = new MetricsRegistry();
+  const processMetrics = defaultProcessMetrics(metrics);
   let bus: NatsBus | undefined;
   let running: RunningGateway | undefined;
   let closing = false;
@@ -77,7 +81,7 @@ export async function runGateway(options: GatewayCommandOptions): Promise<void> 
       throw err;
     }
     const lost = busLost(bus, logger, () => stop.signal.aborted || closing);
-    const started = startGateway(options.config, { logger, bus, reloadSignal: 'SIGHUP' });
+    const started = startGateway(options.config, { logger, bus, reloadSignal: 'SIGHUP', metrics });
     const outcome = await Promise.race([
       started.then((g) => {
         running = g;
@@ -101,6 +105,7 @@ export async function runGateway(options: GatewayCommandOptions): Promise<void> 
     await g?.close().catch((err: unknown) => logger.error({ err }, 'closing the gateway failed'));
     await bus?.close().catch((err: unknown) => logger.error({ err }, 'closing the bus failed'));
     stop.dispose();
+    processMetrics.close();
     if (g) logger.info({ gateway: g.id }, 'gateway exited');
   }
 }
