@@ -47,7 +47,9 @@ export class ChangeLog {
     if (log.entries.length - log.head > this.maxPerOrigin) {
       log.head++;
       log.firstSeq++;
-      if (log.head > 4096 && log.head * 2 > log.entries.length) {
+      // Release evicted changes once half a log's worth has piled up at the front, so at
+      // most 1.5 × maxPerOrigin changes stay reachable (the copy is amortized O(1)).
+      if (log.head >= Math.max(64, this.maxPerOrigin / 2)) {
         log.entries = log.entries.slice(log.head);
         log.head = 0;
       }

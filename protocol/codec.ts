@@ -17,6 +17,8 @@ const packr = new Packr({
   int64AsType: 'number',
 });
 
+const LARGE_MESSAGE_BYTES = 64 * 1024;
+
 export interface CodecOptions {
   /** Largest accepted encoded message, default Limits.maxMessageBytes. */
   readonly maxBytes?: number;
@@ -43,7 +45,10 @@ export function encodeTrusted<T extends MessageType>(
   body: MessageOf<T>,
   options: CodecOptions = {},
 ): Uint8Array {
-  const bytes = packr.pack([PROTOCOL_VERSION, type, body]);
+  const packed = packr.pack([PROTOCOL_VERSION, type, body]);
+  // msgpackr returns a view into a shared, growing buffer; a large message (a snapshot page)
+  // is copied out so the view cannot keep a whole old buffer alive until the next GC.
+  const bytes = packed.byteLength > LARGE_MESSAGE_BYTES ? new Uint8Array(packed) : packed;
   const max = options.maxBytes ?? Limits.maxMessageBytes;
   if (bytes.byteLength > max) {
     throw new RosterError(
