@@ -7,6 +7,7 @@ import {
   decodeAs,
   encodeTrusted,
   type HealthCheck,
+  INSTANCE_STATUSES,
   type Instance,
   InstanceInput,
   type InstanceStatus,
@@ -17,6 +18,7 @@ import {
 import type { Bus } from '../transport/bus.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { connectNatsBus, type NatsBusOptions } from '../transport/nats-bus.js';
+import { compileFilter, type InstanceFilter } from './filter.js';
 import { Pool, type PoolOptions } from './pool.js';
 import { Registration } from './registration.js';
 import { ClientSession } from './session.js';
@@ -110,7 +112,7 @@ export class RosterClient implements AsyncDisposable {
   }
 
   /** The instances of a service, asked of the cluster now (query discovery). */
-  async discover(service: string): Promise<Instance[]> {
+  async discover(service: string, filter?: InstanceFilter): Promise<Instance[]> {
     this.assertOpen();
     const out: Instance[] = [];
     let cursor: string | undefined;
@@ -128,7 +130,9 @@ export class RosterClient implements AsyncDisposable {
       out.push(...reply.instances);
       cursor = reply.next;
     } while (cursor !== undefined);
-    return out;
+    if (filter === undefined) return out;
+    const match = compileFilter({ statuses: [...INSTANCE_STATUSES], ...filter });
+    return out.filter(match);
   }
 
   /** Watches a service: the current set, then every change (list+watch). */

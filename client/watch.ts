@@ -11,12 +11,14 @@ import {
   decodeAs,
   decodeMessage,
   encodeTrusted,
+  INSTANCE_STATUSES,
   type Instance,
   isRosterError,
   type Subjects,
 } from '../protocol/index.js';
 import type { Bus, BusSubscription } from '../transport/bus.js';
 import type { Logger } from '../transport/logger.js';
+import { compileFilter, type InstanceFilter, type InstancePredicate } from './filter.js';
 import { ServiceView, type ViewEvent } from './service-view.js';
 
 export type WatchEvent =
@@ -26,6 +28,12 @@ export type WatchEvent =
   | { readonly type: 'fresh' };
 
 export interface WatchOptions {
+  /**
+   * Only instances matching this filter are seen: an update that makes an instance match
+   * is reported as `added`, one that makes it stop matching as `removed`. Unlike pools, a
+   * watch sees every status unless `statuses` is given.
+   */
+  readonly filter?: InstanceFilter;
   /** Re-query this often even without a detected gap (default 30000 ms): a safety net only. */
   readonly resyncMs?: number;
   readonly requestTimeoutMs?: number;
@@ -49,6 +57,7 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
   private readonly resyncMs: number;
   private readonly timeoutMs: number;
   private readonly maxBuffered: number;
+  private readonly match: InstancePredicate | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -61,6 +70,9 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
     this.resyncMs = options.resyncMs ?? 30_000;
     this.timeoutMs = options.requestTimeoutMs ?? 2000;
     this.maxBuffered = options.maxBuffered ?? 10_000;
+    this.match = options.filter
+      ? compileFilter({ statuses: [...INSTANCE_STATUSES], ...options.filter })
+      : undefined;
   }
 
   /** True while the set may be out of date (cluster or NATS unreachable). */
@@ -69,7 +81,8 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
   }
 
   instances(): Instance[] {
-    return this.view.instances();
+    const all = this.view.instances();
+    return this.match ? all.filter(this.match) : all;
   }
 
   /** Subscribes, loads the first snapshot, and resolves once the set is known. */
@@ -265,7 +278,9 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
   }
 
   private emit(events: readonly WatchEvent[]): void {
-    for (const e of events) {
+    for (const raw of events) {
+      const e = this.match ? filterEvent(raw, this.match) : raw;
+      if (e === undefined) continue;
       for (const l of this.listeners) {
         try {
           l(e);
@@ -279,4 +294,26 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** An event as seen through a filter: changes across the filter's edge become added/removed. */
+function filterEvent(e: WatchEvent, match: InstancePredicate): WatchEvent | undefined {
+  switch (e.type) {
+    case 'added':
+      return match(e.instance) ? e : undefined;
+    case 'removed':
+      return match(e.instance) ? e : undefined;
+    case 'updated': {
+      const now = match(e.instance);
+      const before = match(e.previous);
+      if (now && before) return e;
+      if (now) return { type: 'added', instance: e.instance };
+      if (before) return { type: 'removed', instance: e.previous };
+      return undefined;
+    }
+    case 'snapshot':
+      return { type: 'snapshot', instances: e.instances.filter(match) };
+    default:
+      return e;
+  }
 }
