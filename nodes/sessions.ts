@@ -19,18 +19,9 @@ import type { NodeMetrics } from './node-metrics.js';
 import type { ResolvedNodeOptions } from './node-options.js';
 import type { Replicator } from './replicator.js';
 
-/** Recently verified secrets and their hashes: a renewal then costs a Map lookup, not a SHA-256. */
-const secretHashes = new Map<string, string>();
-const MAX_REMEMBERED_SECRETS = 50_000;
-
+/** Only the hash of a session secret is kept anywhere (not the secret, not even in a cache). */
 export function hashSecret(secret: string): string {
-  let hash = secretHashes.get(secret);
-  if (hash === undefined) {
-    hash = createHash('sha256').update(secret).digest('hex');
-    if (secretHashes.size >= MAX_REMEMBERED_SECRETS) secretHashes.clear();
-    secretHashes.set(secret, hash);
-  }
-  return hash;
+  return createHash('sha256').update(secret).digest('hex');
 }
 
 type SessionRequest = MessageOf<'sessionRequest'>;
