@@ -5,7 +5,7 @@
  */
 
 import { type ChildProcess, execFile, fork } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureNatsServerBinary, natsUrlFromEnv } from '../../cli/nats-server-binary.js';
@@ -107,6 +107,7 @@ let compiled: Promise<string> | undefined;
  */
 export function compileNodeScript(log: (line: string) => void): Promise<string> {
   compiled ??= (async () => {
+    removeStaleBuilds();
     rmSync(BUILD_DIR, { recursive: true, force: true });
     mkdirSync(BUILD_DIR, { recursive: true });
     process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
@@ -146,6 +147,28 @@ export function compileNodeScript(log: (line: string) => void): Promise<string> 
     return script;
   })();
   return compiled;
+}
+
+/** Removes the build directories of bench processes that are gone (killed before their exit hook). */
+function removeStaleBuilds(): void {
+  const cache = dirname(BUILD_DIR);
+  let names: string[] = [];
+  try {
+    names = readdirSync(cache);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^roster-bench-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+        rmSync(join(cache, name), { recursive: true, force: true });
+      }
+    }
+  }
 }
 
 function relativeToRoot(): string {

@@ -33,6 +33,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { connect, type RosterClient } from '../../client/index.js';
 import { encodeTrusted, isRosterError, type MessageOf, Subjects } from '../../protocol/index.js';
 import { connectNatsBus, type NatsBus } from '../../transport/nats-bus.js';
@@ -213,7 +214,16 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     rss.phase('queries');
     const queryCpu = new CpuMeter(benchPids(nats, nodes));
     queryCpu.start();
+    const clientGc = { count: 0, maxMs: 0 };
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        clientGc.count++;
+        clientGc.maxMs = Math.max(clientGc.maxMs, e.duration);
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     const q = await queries(client, services, queryCount);
+    gcObserver.disconnect();
     const queryCpuPercent = queryCpu.stop();
     const query = summarize(q.latencies);
     const queryStats = (await Promise.all(nodes.map((n) => n.info()))).map((r) => r.stats);
@@ -257,6 +267,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       floor_p50_ms: floor.p50,
       floor_p99_ms: floor.p99,
       query_cpu_percent: queryCpuPercent,
+      query_client_gc_count: clientGc.count,
+      query_client_gc_max_ms: round(clientGc.maxMs, 2),
       query_node_gc_max_ms: round(Math.max(...queryStats.map((x) => x.gcMaxMs)), 2),
       query_node_gc_count: queryStats.reduce((n, x) => n + x.gcCount, 0),
       query_node_loop_delay_p99_ms: round(Math.max(...queryStats.map((x) => x.loopDelayP99Ms)), 2),
