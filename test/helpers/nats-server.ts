@@ -13,12 +13,12 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureNatsServerBinary } from '../../cli/nats-server-binary.js';
 import { BoundedLog, type NatsPorts, waitForPortsFile } from '../../cli/nats-server-process.js';
+import { ChildReaper } from './child-reaper.js';
 
 export interface NatsServerHandle {
   /** nats://127.0.0.1:PORT */
@@ -72,87 +72,14 @@ const POLL_MS = 10;
 const HOST = '127.0.0.1';
 
 // ---------------------------------------------------------------------------------------------
-// Process-wide bookkeeping: live children, one temp root, exit hooks and the watchdog.
+// Process-wide bookkeeping: every server is reaped with this process (test/helpers/child-reaper.ts).
 
-const liveChildren = new Set<ChildProcess>();
-let rootDir: string | undefined;
-let pidsFile: string | undefined;
+const reaper = new ChildReaper('nats');
 let dirCounter = 0;
-
-function killAllSync(): void {
-  for (const child of liveChildren) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  liveChildren.clear();
-}
-
-function writePidsFile(): void {
-  if (pidsFile === undefined) return;
-  const pids = [...liveChildren].map((child) => child.pid).filter((pid) => pid !== undefined);
-  try {
-    writeFileSync(pidsFile, pids.join(' '));
-  } catch {
-    // the root is being removed at exit
-  }
-}
-
-function onProcessExit(): void {
-  killAllSync();
-  if (rootDir !== undefined) rmSync(rootDir, { recursive: true, force: true });
-}
-
-/**
- * Kill the servers, then let the signal do what it would have done: when another listener (tap's
- * signal-exit) is still registered it takes over, otherwise the signal is raised again with the
- * default action restored.
- */
-function installSignalHooks(): void {
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGALRM'];
-  for (const signal of signals) {
-    process.prependOnceListener(signal, () => {
-      onProcessExit();
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  }
-}
-
-/** A shell that waits for EOF on a pipe from us (we died, however) and kills what is listed. */
-function startWatchdog(root: string, pids: string): void {
-  const script =
-    'read _ignored; if [ -s "$1" ]; then kill -9 $(cat "$1") 2>/dev/null; fi; rm -rf "$2"';
-  try {
-    const watchdog = spawn('/bin/sh', ['-c', script, 'roster-nats-watchdog', pids, root], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    watchdog.on('error', () => {});
-    watchdog.stdin?.on('error', () => {});
-    watchdog.unref();
-    (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-  } catch {
-    // best effort: the exit hooks still run in every ordinary exit
-  }
-}
-
-function processRoot(): string {
-  if (rootDir !== undefined) return rootDir;
-  rootDir = mkdtempSync(join(tmpdir(), `roster-nats-${process.pid}-`));
-  pidsFile = join(rootDir, 'pids');
-  writeFileSync(pidsFile, '');
-  process.on('exit', onProcessExit);
-  if (process.platform !== 'win32') {
-    installSignalHooks();
-    startWatchdog(rootDir, pidsFile);
-  }
-  return rootDir;
-}
 
 function newServerDir(label: string): string {
   dirCounter += 1;
-  const dir = join(processRoot(), `${label}-${dirCounter}`);
+  const dir = join(reaper.root(), `${label}-${dirCounter}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -282,14 +209,12 @@ class NatsServer implements NatsServerHandle {
         done = true;
         exitDescription = description;
         this.#running = false;
-        liveChildren.delete(child);
-        writePidsFile();
+        reaper.untrack(child);
         resolve();
       };
       child.once('exit', () => {
         this.#running = false;
-        liveChildren.delete(child);
-        writePidsFile();
+        reaper.untrack(child);
       });
       child.once('close', (code, signal) => {
         finish(signal === null ? `exited with code ${code}` : `was killed by ${signal}`);
@@ -297,10 +222,7 @@ class NatsServer implements NatsServerHandle {
       child.once('error', (err) => finish(`could not be started (${err.message})`));
     });
     this.#closed = closed;
-    if (child.pid !== undefined) {
-      liveChildren.add(child);
-      writePidsFile();
-    }
+    if (child.pid !== undefined) reaper.track(child);
 
     const describe = (what: string): string =>
       `nats-server ${what} before it was ready (${this.#binary} ${args.join(' ')}); its log:\n` +

@@ -14,8 +14,6 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +26,7 @@ import {
   Subjects,
 } from '../../protocol/index.js';
 import type { Bus } from '../../transport/bus.js';
+import { ChildReaper } from './child-reaper.js';
 
 export type { ProcessExit } from '../../cli/nats-server-process.js';
 
@@ -82,66 +81,8 @@ interface Teardownable {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Process-wide bookkeeping: live children, exit hooks and the watchdog.
-
-const liveChildren = new Set<ChildProcess>();
-let rootDir: string | undefined;
-let pidsFile: string | undefined;
-
-function killAllSync(): void {
-  for (const child of liveChildren) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  liveChildren.clear();
-}
-
-function writePidsFile(): void {
-  if (pidsFile === undefined) return;
-  const pids = [...liveChildren].map((child) => child.pid).filter((pid) => pid !== undefined);
-  try {
-    writeFileSync(pidsFile, pids.join(' '));
-  } catch {
-    // the root is being removed at exit
-  }
-}
-
-function onProcessExit(): void {
-  killAllSync();
-  if (rootDir !== undefined) rmSync(rootDir, { recursive: true, force: true });
-}
-
-function installHooks(): void {
-  if (rootDir !== undefined) return;
-  rootDir = mkdtempSync(join(tmpdir(), `roster-nodes-${process.pid}-`));
-  pidsFile = join(rootDir, 'pids');
-  writeFileSync(pidsFile, '');
-  process.on('exit', onProcessExit);
-  if (process.platform === 'win32') return;
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGALRM'] as const) {
-    process.prependOnceListener(signal, () => {
-      onProcessExit();
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  }
-  // A shell that waits for EOF on a pipe from us (we died, however) and kills what is listed.
-  const script =
-    'read _ignored; if [ -s "$1" ]; then kill -9 $(cat "$1") 2>/dev/null; fi; rm -rf "$2"';
-  try {
-    const watchdog = spawn('/bin/sh', ['-c', script, 'roster-node-watchdog', pidsFile, rootDir], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    watchdog.on('error', () => {});
-    watchdog.stdin?.on('error', () => {});
-    watchdog.unref();
-    (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-  } catch {
-    // best effort: the exit hooks still run in every ordinary exit
-  }
-}
+// Every process started here is reaped with this process (test/helpers/child-reaper.ts).
+const reaper = new ChildReaper('nodes');
 
 /** Spawns `node --import=tsx cli/main.ts ARGS` from the repository root, tracked for cleanup. */
 function spawnCli(
@@ -155,7 +96,6 @@ function spawnCli(
   exited: Promise<ProcessExit>;
   hasExited: () => boolean;
 } {
-  installHooks();
   const child = spawn(process.execPath, ['--import=tsx', CLI_MAIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
@@ -175,14 +115,8 @@ function spawnCli(
     err.append(text);
   });
   const { exited, hasExited } = watchExit(child);
-  if (child.pid !== undefined) {
-    liveChildren.add(child);
-    writePidsFile();
-  }
-  void exited.then(() => {
-    liveChildren.delete(child);
-    writePidsFile();
-  });
+  if (child.pid !== undefined) reaper.track(child);
+  void exited.then(() => reaper.untrack(child));
   return {
     child,
     log,
