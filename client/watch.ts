@@ -8,6 +8,7 @@
 
 import {
   type Change,
+  changeService,
   decodeAs,
   decodeMessage,
   encodeTrusted,
@@ -95,12 +96,7 @@ export class ServiceWatch implements AsyncIterable<WatchEvent>, AsyncDisposable 
         this.logger.debug({ err }, 'bad delta ignored');
         return;
       }
-      const service =
-        change.op === 'put'
-          ? change.instance.service
-          : change.op === 'del'
-            ? change.service
-            : undefined;
+      const service = changeService(change);
       if (service !== this.service) return; // only changes of this service, whatever the subject says
       if (this.buffered) {
         if (this.buffered.length < 100_000) this.buffered.push(change);

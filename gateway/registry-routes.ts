@@ -30,6 +30,7 @@ import { compileFilter } from '../client/filter.js';
 import { ServiceView, type ViewEvent } from '../client/service-view.js';
 import {
   type Change,
+  changeService,
   decodeAs,
   decodeMessage,
   encodeTrusted,
@@ -552,12 +553,7 @@ export class RegistryRoutes implements AsyncDisposable {
           this.logger.debug({ err }, 'bad delta ignored');
           return;
         }
-        const service =
-          change.op === 'put'
-            ? change.instance.service
-            : change.op === 'del'
-              ? change.service
-              : undefined;
+        const service = changeService(change);
         if (service === undefined) return;
         // A delta must travel on its own service's subject.
         if (m.subject !== this.subjects.delta(service)) return;

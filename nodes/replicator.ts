@@ -189,12 +189,7 @@ export class Replicator {
     this.ownSeq = seq;
     const offered = this.progress.offer(change);
     if (offered.kind === 'apply') for (const c of offered.changes) this.applyReady(c);
-    const subject =
-      change.op === 'put'
-        ? this.deps.subjects.delta(change.instance.service)
-        : change.op === 'del'
-          ? this.deps.subjects.delta(change.service)
-          : this.deps.subjects.sessionDelta;
+    const subject = this.deps.subjects.forChange(change);
     try {
       this.deps.bus.publish(subject, encodeTrusted('change', change));
       this.deps.metrics.deltasOut.inc();
@@ -276,14 +271,7 @@ export class Replicator {
 
   /** Deltas must travel on the subject of their service, so NATS permissions mean something. */
   private checkSubject(subject: string, change: Change): void {
-    const { subjects } = this.deps;
-    const expected =
-      change.op === 'put'
-        ? subjects.delta(change.instance.service)
-        : change.op === 'del'
-          ? subjects.delta(change.service)
-          : subjects.sessionDelta;
-    if (subject !== expected) {
+    if (subject !== this.deps.subjects.forChange(change)) {
       throw new RosterError(
         'ROSTER_ERR_INVALID_MESSAGE',
         `a ${change.op} change arrived on ${subject}`,

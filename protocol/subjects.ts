@@ -5,6 +5,7 @@
  */
 import { RosterError } from './errors.js';
 import { Limits } from './limits.js';
+import type { Change } from './messages.js';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_PREFIX = 'roster';
@@ -62,6 +63,15 @@ function assertPrefix(prefix: string): string {
   return prefix;
 }
 
+/** The service an instance change belongs to; undefined for session changes. */
+export function changeService(change: Change): string | undefined {
+  return change.op === 'put'
+    ? change.instance.service
+    : change.op === 'del'
+      ? change.service
+      : undefined;
+}
+
 /** Builds every subject Roster uses, under one prefix and protocol version. */
 export class Subjects {
   readonly prefix: string;
@@ -85,6 +95,11 @@ export class Subjects {
   /** Session lifecycle changes (not tied to a service). */
   get sessionDelta(): string {
     return `${this.root}.sessions`;
+  }
+  /** Where a change is published: its service's delta subject, or the session subject. */
+  forChange(change: Change): string {
+    const service = changeService(change);
+    return service === undefined ? this.sessionDelta : this.delta(service);
   }
   /** Node heartbeats with version vector and digest. */
   get heartbeat(): string {
