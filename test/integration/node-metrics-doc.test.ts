@@ -7,32 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { declared, documented } from '../helpers/metrics-doc.js';
 import { natsServerFor } from '../helpers/nats-server.js';
 import { nodeProcessFor, REPO_ROOT } from '../helpers/node-process.js';
-
-/** `name → type` from the `# TYPE` lines of a scrape. */
-function declared(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) out.set(m[1]!, m[2]!);
-  return out;
-}
-
-/** `name → type` from the tables of docs/metrics.md, by `## ` section. */
-function documented(doc: string): Map<string, Map<string, string>> {
-  const sections = new Map<string, Map<string, string>>();
-  let current = new Map<string, string>();
-  for (const line of doc.split('\n')) {
-    const heading = /^## (.+)$/.exec(line);
-    if (heading) {
-      current = new Map();
-      sections.set(heading[1]!.trim(), current);
-      continue;
-    }
-    const row = /^\| `(roster_[a-z0-9_]+)` \| (counter|gauge|histogram) \|/.exec(line);
-    if (row) current.set(row[1]!, row[2]!);
-  }
-  return sections;
-}
 
 t.test('docs/metrics.md and the metrics of a running node agree', async (t) => {
   const server = await natsServerFor(t);
@@ -56,7 +33,7 @@ t.test('docs/metrics.md and the metrics of a running node agree', async (t) => {
 
   const doc = documented(await readFile(join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8'));
   const everywhere = new Map<string, string>();
-  for (const rows of doc.values()) for (const [name, type] of rows) everywhere.set(name, type);
+  for (const rows of doc.values()) for (const [name, row] of rows) everywhere.set(name, row.type);
   for (const [name, type] of fromApi) {
     t.equal(everywhere.get(name), type, `${name} (${type}) is in docs/metrics.md`);
   }
