@@ -244,7 +244,7 @@ const RESPONSE_DROP = new Set([
 ]);
 
 /**
- * Appends an upstream response's headers (undici's parsed form: lower-case names, repeated
+ * Appends an upstream response's headers (the parsed form: lower-case names, repeated
  * headers as arrays) to `out`, without hop-by-hop headers and without x-request-id (the
  * gateway sets its own).
  */

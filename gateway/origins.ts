@@ -1,30 +1,23 @@
 /**
- * Keep-alive connection pools to upstream instances: one undici 7 Pool per origin
+ * Keep-alive connection pools to upstream instances: one UpstreamPool per origin
  * (scheme://host:port), found per request through a WeakMap keyed by the instance record (no
- * string building on the hot path). undici was chosen over node:http agents by benchmark
- * (docs/adr/0006-gateway-upstream-client.md).
+ * string building on the hot path). The gateway's own HTTP/1.1 client was chosen over undici
+ * and node:http agents by benchmark (docs/adr/0007-gateway-own-http1-upstream-client.md).
  *
  * An origin no pool member has used for two sweeps is closed (gracefully: requests in flight
  * finish first).
  */
-import { Pool } from 'undici';
 import type { Instance } from '../protocol/index.js';
+import { UpstreamPool } from './upstream/pool.js';
+import type { UpstreamPoolOptions } from './upstream/types.js';
 
-export interface OriginOptions {
-  /** Most connections per origin (default 512). */
-  readonly connections?: number;
-  /** TCP/TLS connect timeout (default 3000 ms). */
-  readonly connectTimeoutMs?: number;
-  /** Idle time allowed between response body chunks (default 120000 ms). */
-  readonly bodyTimeoutMs?: number;
-  /** Verify upstream TLS certificates (default true). */
-  readonly rejectUnauthorized?: boolean;
+export interface OriginOptions extends UpstreamPoolOptions {
   /** How often unused origins are looked for (default 30000 ms). */
   readonly sweepMs?: number;
 }
 
 interface OriginEntry {
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   lastUsedSweep: number;
   retired: boolean;
 }
@@ -48,13 +41,13 @@ export class OriginClients {
   }
 
   /** The connection pool for an instance. */
-  get(instance: Instance): Pool {
+  get(instance: Instance): UpstreamPool {
     let entry = this.byInstance.get(instance);
     if (entry === undefined || entry.retired) {
       const origin = originOf(instance);
       entry = this.byOrigin.get(origin);
       if (entry === undefined) {
-        entry = { pool: this.create(origin), lastUsedSweep: this.sweeps, retired: false };
+        entry = { pool: this.create(instance), lastUsedSweep: this.sweeps, retired: false };
         this.byOrigin.set(origin, entry);
       }
       this.byInstance.set(instance, entry);
@@ -73,20 +66,12 @@ export class OriginClients {
     clearInterval(this.timer);
     const pools = [...this.byOrigin.values()].map((e) => e.pool);
     this.byOrigin.clear();
-    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+    for (const p of pools) p.close(false);
   }
 
-  private create(origin: string): Pool {
-    const o = this.options;
-    return new Pool(origin, {
-      connections: o.connections ?? 512,
-      pipelining: 1,
-      connectTimeout: o.connectTimeoutMs ?? 3000,
-      bodyTimeout: o.bodyTimeoutMs ?? 120_000,
-      keepAliveTimeout: 4000,
-      keepAliveMaxTimeout: 600_000,
-      connect: { rejectUnauthorized: o.rejectUnauthorized ?? true },
-    });
+  private create(instance: Instance): UpstreamPool {
+    const tls = instance.scheme === 'https' || instance.scheme === 'wss';
+    return new UpstreamPool({ host: instance.host, port: instance.port, tls }, this.options);
   }
 
   private sweep(): void {
@@ -95,7 +80,7 @@ export class OriginClients {
       if (this.sweeps - entry.lastUsedSweep >= 2) {
         this.byOrigin.delete(origin);
         entry.retired = true;
-        void entry.pool.close().catch(() => undefined);
+        entry.pool.close(true);
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The hot path: one Exchange per request is the request context the plugins see, the undici
+ * The hot path: one Exchange per request is the request context the plugins see, the upstream
  * dispatch handler of the upstream attempt, and the record of the outcome (metrics, passive
  * health). No per-request closures on the synchronous path; one header list is built for the
  * upstream and one for the response; nothing is serialized.
@@ -7,13 +7,12 @@
  * Per request: normalize the target (400) → route (404) → plugins in order (an outcome answers
  * at once; only a returned promise is awaited) → body limit (413) → pick an instance (503) →
  * dispatch with the route timeout on the response head (504) → stream the response back
- * (undici's body timeout, OriginOptions.bodyTimeoutMs, bounds silences within it).
+ * (the upstream client's body timeout, OriginOptions.bodyTimeoutMs, bounds silences within it).
  * Retries: on connect errors for any method, on a reset connection or a retry status for
  * idempotent methods (or all methods when the policy says so), within the route's retry budget,
  * and only while the request body can be replayed (none, or buffered up to 64 KiB).
  */
 import { type IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { DoneFn } from '../client/index.js';
 import type { Instance } from '../protocol/index.js';
 import type { Logger } from '../transport/logger.js';
@@ -39,6 +38,11 @@ import {
   requestIdFor,
 } from './trace.js';
 import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js';
+import {
+  type UpstreamController,
+  UpstreamErrorCode,
+  type UpstreamHandler,
+} from './upstream/types.js';
 
 /** What every exchange shares (one per gateway). */
 export interface ProxyEnvironment {
@@ -73,7 +77,10 @@ class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
 }
 
-/** Streams the client's body to undici without letting undici destroy the client request. */
+/**
+ * Streams the client's body to the upstream client; the request is not destroyed when the
+ * upstream side stops early (the gateway may still answer 502/413 on it).
+ */
 async function* streamBody(
   req: IncomingMessage,
   limit: number | undefined,
@@ -88,15 +95,15 @@ async function* streamBody(
 }
 
 const NONE_LABELS = statusLabels('');
-const CONNECT_ERRORS = new Set([
+const CONNECT_ERRORS = new Set<string>([
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
+  UpstreamErrorCode.connectTimeout,
 ]);
-const RESET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const RESET_ERRORS = new Set<string>(['ECONNRESET', 'EPIPE', UpstreamErrorCode.closed]);
 
 type FailureKind = 'connect' | 'reset' | 'status';
 
@@ -105,7 +112,7 @@ function statusIndex(status: number): number {
   return i < 0 ? 0 : Math.min(i, 4);
 }
 
-export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
+export class Exchange implements RequestContext, UpstreamHandler {
   readonly startedAt: number;
   path = '';
   query = '';
@@ -123,7 +130,7 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
   private attempt = 0;
   private instance: Instance | undefined = undefined;
   private done: DoneFn | undefined = undefined;
-  private controller: Dispatcher.DispatchController | undefined = undefined;
+  private controller: UpstreamController | undefined = undefined;
   private upstreamStartedAt = 0;
   private discarding = false;
   private responding = false;
@@ -306,11 +313,10 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
     try {
       this.env.origins.get(instance).dispatch(
         {
-          method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod,
+          method: this.req.method ?? 'GET',
           path: this.hit.upstreamPath + this.query,
           headers: this.upstreamHeaders,
-          // undici accepts async iterables as bodies (not in its type).
-          body: this.body as unknown as Buffer | null,
+          body: this.body,
           headersTimeout: rt.timeoutMs,
         },
         this,
@@ -369,17 +375,17 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
   }
 
   // -------------------------------------------------------------------------------------------
-  // undici DispatchHandler
+  // UpstreamHandler
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: UpstreamController): void {
     this.controller = controller;
     if (this.gone) controller.abort(new Error('client closed'));
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    _controller: UpstreamController,
     statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
+    headers: Record<string, string | string[]>,
   ): void {
     if (statusCode < 200) return;
     const rt = this.rt!;
@@ -399,7 +405,7 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
     this.writeHead(statusCode, out);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: UpstreamController, chunk: Buffer): void {
     if (this.discarding || this.gone) return;
     if (!this.res.write(chunk)) {
       controller.pause();
@@ -408,6 +414,7 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.controller = undefined;
     if (this.discarding) {
       this.attemptUpstream();
       return;
@@ -415,7 +422,8 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
     if (!this.gone) this.res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onResponseError(_controller: UpstreamController | undefined, err: Error): void {
+    this.controller = undefined;
     const code = (err as { code?: string }).code ?? '';
     const rt = this.rt!;
     if (this.gone) {
@@ -437,7 +445,7 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
         : undefined;
     this.env.metrics.upstreamErrors.inc({
       service: rt.route.service,
-      kind: kind ?? (code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'other'),
+      kind: kind ?? (code === UpstreamErrorCode.headersTimeout ? 'timeout' : 'other'),
     });
     this.done?.({ ok: false });
     this.done = undefined;
@@ -450,8 +458,8 @@ export class Exchange implements RequestContext, Dispatcher.DispatchHandler {
       this.attemptUpstream();
       return;
     }
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') this.fail(GatewayErrors.timeout);
-    else if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || this.req.errored) this.res.destroy();
+    if (code === UpstreamErrorCode.headersTimeout) this.fail(GatewayErrors.timeout);
+    else if (code === UpstreamErrorCode.requestLength || this.req.errored) this.res.destroy();
     else {
       this.env.logger.debug({ err, route: rt.name }, 'upstream failed');
       this.fail(GatewayErrors.badGateway);

@@ -1,0 +1,145 @@
+/**
+ * The keep-alive connections to one upstream origin: idle connections are reused last-in
+ * first-out (the warmest socket; the coldest ones reach their idle timeout and close), new
+ * ones are opened up to `connections`, and requests beyond that wait in order.
+ */
+import { type ConnectionOwner, type ConnectionSettings, UpstreamConnection } from './connection.js';
+import {
+  UpstreamError,
+  UpstreamErrorCode,
+  type UpstreamHandler,
+  type UpstreamPoolOptions,
+  type UpstreamRequest,
+} from './types.js';
+
+export interface OriginAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+}
+
+interface Waiting {
+  readonly request: UpstreamRequest;
+  readonly handler: UpstreamHandler;
+}
+
+export class UpstreamPool implements ConnectionOwner {
+  private readonly settings: ConnectionSettings;
+  private readonly maxConnections: number;
+  private readonly idle: UpstreamConnection[] = [];
+  private readonly open = new Set<UpstreamConnection>();
+  private waiting: Waiting[] = [];
+  private closing = false;
+
+  constructor(origin: OriginAddress, options: UpstreamPoolOptions = {}) {
+    this.maxConnections = Math.max(1, options.connections ?? 512);
+    const bracketed = origin.host.includes(':') ? `[${origin.host}]` : origin.host;
+    this.settings = {
+      host: origin.host,
+      port: origin.port,
+      tls: origin.tls,
+      connectTimeoutMs: options.connectTimeoutMs ?? 3000,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? 120_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 4000,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      maxHeadBytes: options.maxHeadBytes ?? 65_536,
+      hostHeader: `${bracketed}:${origin.port}`,
+    };
+  }
+
+  /** Connections open now (idle and busy). */
+  get connections(): number {
+    return this.open.size;
+  }
+
+  /** Requests waiting for a connection. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+    if (this.closing) {
+      handler.onResponseError(
+        undefined,
+        new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed'),
+      );
+      return;
+    }
+    let connection = this.idle.pop();
+    while (connection !== undefined && !connection.usable) connection = this.idle.pop();
+    if (connection === undefined) {
+      if (this.open.size >= this.maxConnections) {
+        this.waiting.push({ request, handler });
+        return;
+      }
+      connection = this.connect();
+    }
+    connection.dispatch(request, handler);
+  }
+
+  /**
+   * Stops taking requests. Graceful: idle connections close now, busy ones when their exchange
+   * ends. Otherwise every connection closes at once and running exchanges fail.
+   */
+  close(graceful: boolean): void {
+    this.closing = true;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) {
+      w.handler.onResponseError(
+        undefined,
+        new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed'),
+      );
+    }
+    for (const c of this.idle) c.destroy();
+    this.idle.length = 0;
+    if (!graceful) {
+      const error = new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed');
+      for (const c of [...this.open]) c.destroy(error);
+    }
+  }
+
+  // ConnectionOwner
+
+  released(connection: UpstreamConnection, reusable: boolean): void {
+    if (!reusable || this.closing) {
+      if (reusable) connection.destroy();
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next !== undefined) {
+      connection.dispatch(next.request, next.handler);
+      return;
+    }
+    this.idle.push(connection);
+  }
+
+  removed(connection: UpstreamConnection): void {
+    if (!this.open.delete(connection)) return;
+    const i = this.idle.lastIndexOf(connection);
+    if (i !== -1) this.idle.splice(i, 1);
+    const next = this.waiting.length > 0 && !this.closing ? this.waiting.shift() : undefined;
+    if (next !== undefined) this.connect().dispatch(next.request, next.handler);
+  }
+
+  redispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+    if (this.closing) {
+      handler.onResponseError(
+        undefined,
+        new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed'),
+      );
+      return;
+    }
+    if (this.open.size >= this.maxConnections) {
+      this.waiting.unshift({ request, handler });
+      return;
+    }
+    this.connect().dispatch(request, handler);
+  }
+
+  private connect(): UpstreamConnection {
+    const connection = new UpstreamConnection(this, this.settings);
+    this.open.add(connection);
+    return connection;
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * An incremental, strict HTTP/1.1 response parser for the gateway's upstream connections
+ * (RFC 9112): status line, header fields, and the body framing rules of §6.3 —
+ * no body for HEAD, 1xx, 204 and 304; chunked when Transfer-Encoding ends in `chunked`;
+ * Content-Length; otherwise read until the connection closes. Interim 1xx responses are
+ * skipped. Chunked bodies are decoded (the data reaches the listener without framing).
+ *
+ * Anything malformed — a bad status line, obsolete line folding, a header name that is not a
+ * token, control characters in a value, a head over the size limit, Content-Length together
+ * with Transfer-Encoding, differing Content-Length values, bad chunk sizes — throws a
+ * ResponseParseError; the connection is then unusable and the exchange fails with 502.
+ *
+ * Body chunks handed to the listener are views of the socket's buffers (no copies).
+ */
+
+export interface ResponseListener {
+  /** The final response head; names are lower-case, repeated fields become arrays. */
+  onHead(status: number, headers: Record<string, string | string[]>): void;
+  onBody(chunk: Buffer): void;
+  /** The body is complete; `keepAlive` tells whether the connection may carry another request. */
+  onComplete(keepAlive: boolean): void;
+}
+
+export class ResponseParseError extends Error {
+  override readonly name = 'ResponseParseError';
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+const MAX_CHUNK_LINE = 1024;
+const MAX_TRAILER_BYTES = 16_384;
+/** Header name characters (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?$/;
+
+enum State {
+  /** Waiting for (more of) a response head. */
+  Head = 0,
+  /** Reading exactly `remaining` body bytes. */
+  Length = 1,
+  /** Reading a chunk-size line. */
+  ChunkSize = 2,
+  /** Reading `remaining` bytes of chunk data. */
+  ChunkData = 3,
+  /** Reading the CRLF after chunk data. */
+  ChunkDataEnd = 4,
+  /** Reading trailer fields up to the empty line. */
+  Trailers = 5,
+  /** Body runs until the connection closes. */
+  UntilClose = 6,
+  /** The response is complete; no more bytes are expected. */
+  Done = 7,
+}
+
+export class ResponseParser {
+  private state = State.Done;
+  private pending: Buffer | undefined = undefined;
+  private remaining = 0;
+  private noBody = false;
+  private keepAlive = true;
+  private trailerBytes = 0;
+
+  constructor(
+    private readonly listener: ResponseListener,
+    /** Largest response head accepted (bytes). */
+    private readonly maxHeadBytes = 65_536,
+  ) {}
+
+  /** Prepares for the response to a request with this method. */
+  expect(method: string): void {
+    this.state = State.Head;
+    this.pending = undefined;
+    this.noBody = method === 'HEAD';
+    this.keepAlive = true;
+  }
+
+  /** True while a response (or its body) is still expected. */
+  get busy(): boolean {
+    return this.state !== State.Done;
+  }
+
+  /** True once the head of the current response was parsed. */
+  get headSeen(): boolean {
+    return this.state !== State.Head && this.state !== State.Done;
+  }
+
+  /** Feeds bytes from the socket. Throws ResponseParseError on malformed input. */
+  execute(data: Buffer): void {
+    let buf = data;
+    if (this.pending !== undefined) {
+      buf = Buffer.concat([this.pending, data]);
+      this.pending = undefined;
+    }
+    let at = 0;
+    while (at < buf.length) {
+      switch (this.state) {
+        case State.Head:
+          at = this.readHead(buf, at);
+          if (at < 0) return;
+          break;
+        case State.Length: {
+          const n = Math.min(this.remaining, buf.length - at);
+          this.remaining -= n;
+          this.listener.onBody(at === 0 && n === buf.length ? buf : buf.subarray(at, at + n));
+          at += n;
+          if (this.remaining === 0) this.complete();
+          break;
+        }
+        case State.ChunkSize:
+        case State.ChunkDataEnd:
+        case State.Trailers: {
+          const eol = buf.indexOf(10, at);
+          if (eol < 0) {
+            this.keepPartialLine(buf, at);
+            return;
+          }
+          if (eol === at || buf[eol - 1] !== 13) {
+            throw new ResponseParseError('line not terminated by CRLF in chunked body');
+          }
+          const line = buf.toString('latin1', at, eol - 1);
+          at = eol + 1;
+          this.chunkLine(line);
+          break;
+        }
+        case State.ChunkData: {
+          const n = Math.min(this.remaining, buf.length - at);
+          this.remaining -= n;
+          this.listener.onBody(buf.subarray(at, at + n));
+          at += n;
+          if (this.remaining === 0) this.state = State.ChunkDataEnd;
+          break;
+        }
+        case State.UntilClose:
+          this.listener.onBody(at === 0 ? buf : buf.subarray(at));
+          return;
+        case State.Done:
+          throw new ResponseParseError('unexpected bytes after the response');
+      }
+    }
+  }
+
+  /** The connection ended: completes a close-delimited body, or throws when cut short. */
+  finish(): void {
+    if (this.state === State.UntilClose) {
+      this.keepAlive = false;
+      this.complete();
+      return;
+    }
+    if (this.state !== State.Done) throw new ResponseParseError('connection closed mid-response');
+  }
+
+  private keepPartialLine(buf: Buffer, at: number): void {
+    const rest = buf.length - at;
+    if (this.state === State.Trailers) {
+      this.trailerBytes += rest;
+      if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ResponseParseError('trailers too large');
+    } else if (rest > MAX_CHUNK_LINE) {
+      throw new ResponseParseError('chunk size line too long');
+    }
+    this.pending = Buffer.from(buf.subarray(at));
+  }
+
+  private chunkLine(line: string): void {
+    if (this.state === State.ChunkDataEnd) {
+      if (line !== '') throw new ResponseParseError('chunk data longer than its size');
+      this.state = State.ChunkSize;
+      return;
+    }
+    if (this.state === State.Trailers) {
+      this.trailerBytes += line.length + 2;
+      if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ResponseParseError('trailers too large');
+      if (line === '') this.complete();
+      return;
+    }
+    const m = CHUNK_SIZE.exec(line);
+    if (m === null) throw new ResponseParseError('invalid chunk size');
+    const size = Number.parseInt(m[1]!, 16);
+    if (size === 0) {
+      this.state = State.Trailers;
+      this.trailerBytes = 0;
+    } else {
+      this.remaining = size;
+      this.state = State.ChunkData;
+    }
+  }
+
+  /** Parses a head starting at `at`; returns the offset after it, or -1 when incomplete. */
+  private readHead(buf: Buffer, at: number): number {
+    const end = buf.indexOf(HEAD_END, at);
+    if (end < 0) {
+      if (buf.length - at > this.maxHeadBytes)
+        throw new ResponseParseError('response head too large');
+      this.pending = Buffer.from(buf.subarray(at));
+      return -1;
+    }
+    if (end - at > this.maxHeadBytes) throw new ResponseParseError('response head too large');
+    const lines = buf.toString('latin1', at, end).split('\r\n');
+    const m = STATUS_LINE.exec(lines[0]!);
+    if (m === null) throw new ResponseParseError('invalid status line');
+    const http10 = m[1] === '0';
+    const status = Number(m[2]);
+    const headers: Record<string, string | string[]> = {};
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new ResponseParseError('invalid header line');
+      const rawName = line.slice(0, colon);
+      if (!TOKEN.test(rawName)) throw new ResponseParseError('invalid header name');
+      const value = line.slice(colon + 1).trim();
+      if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
+      const name = rawName.toLowerCase();
+      const prev = headers[name];
+      if (prev === undefined) headers[name] = value;
+      else if (typeof prev === 'string') headers[name] = [prev, value];
+      else prev.push(value);
+    }
+    const next = end + 4;
+    if (status < 200) {
+      if (status === 101) throw new ResponseParseError('unexpected protocol switch');
+      // Interim response: the final one follows.
+      return next;
+    }
+    this.keepAlive = connectionKeepsAlive(headers.connection, http10);
+    this.frame(status, headers);
+    this.listener.onHead(status, headers);
+    if (this.state === State.Done) this.listener.onComplete(this.keepAlive);
+    return next;
+  }
+
+  private frame(status: number, headers: Record<string, string | string[]>): void {
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'];
+    if (this.noBody || status === 204 || status === 304) {
+      this.state = State.Done;
+      return;
+    }
+    if (te !== undefined) {
+      if (cl !== undefined)
+        throw new ResponseParseError('both Content-Length and Transfer-Encoding');
+      const codings = (typeof te === 'string' ? te : te.join(',')).toLowerCase();
+      const last = codings.slice(codings.lastIndexOf(',') + 1).trim();
+      if (last === 'chunked') {
+        this.state = State.ChunkSize;
+      } else {
+        this.state = State.UntilClose;
+        this.keepAlive = false;
+      }
+      return;
+    }
+    if (cl !== undefined) {
+      const length = contentLength(cl);
+      this.remaining = length;
+      this.state = length === 0 ? State.Done : State.Length;
+      return;
+    }
+    this.state = State.UntilClose;
+    this.keepAlive = false;
+  }
+
+  private complete(): void {
+    this.state = State.Done;
+    this.listener.onComplete(this.keepAlive);
+  }
+}
+
+/** One Content-Length (repeats allowed only when all equal), digits only. */
+function contentLength(value: string | string[]): number {
+  const parts = (typeof value === 'string' ? value : value.join(',')).split(',');
+  let length = -1;
+  for (const p of parts) {
+    const t = p.trim();
+    if (!/^\d{1,15}$/.test(t)) throw new ResponseParseError('invalid Content-Length');
+    const n = Number(t);
+    if (length !== -1 && n !== length)
+      throw new ResponseParseError('differing Content-Length values');
+    length = n;
+  }
+  return length;
+}
+
+function connectionKeepsAlive(value: string | string[] | undefined, http10: boolean): boolean {
+  if (value === undefined) return !http10;
+  const tokens = (typeof value === 'string' ? value : value.join(',')).toLowerCase().split(',');
+  let keepAlive = !http10;
+  for (const t of tokens) {
+    const token = t.trim();
+    if (token === 'close') return false;
+    if (token === 'keep-alive') keepAlive = true;
+  }
+  return keepAlive;
+}
+
+/** The idle time an upstream announces in `Keep-Alive: timeout=N` (ms), if any. */
+export function keepAliveHintMs(headers: Record<string, string | string[]>): number | undefined {
+  const v = headers['keep-alive'];
+  if (v === undefined) return undefined;
+  const m = /(?:^|[,\s])timeout=(\d{1,6})/.exec(typeof v === 'string' ? v : v.join(','));
+  return m === null ? undefined : Number(m[1]) * 1000;
+}
+
+/**
+ * Whether a string holds control characters (CTL: 0x00–0x1f, 0x7f); a field value may hold
+ * horizontal tabs (`allowTab`).
+ */
+export function hasControl(s: string, allowTab: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && !(allowTab && c === 9)) || c === 0x7f) return true;
+  }
+  return false;
+}

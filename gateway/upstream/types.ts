@@ -1,0 +1,88 @@
+/**
+ * The contract between the proxy's exchange and the upstream HTTP/1.1 client
+ * (docs/adr/0007-gateway-own-http1-upstream-client.md): a request, a handler that receives
+ * the response as callbacks, a controller for backpressure and aborts, and the error codes
+ * the exchange tells apart.
+ */
+
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Origin-form target: path and query. */
+  readonly path: string;
+  /** Flat `[name, value, …]` list; Host and Content-Length are sent as given when present. */
+  readonly headers: readonly string[];
+  /** No body, a buffered one (replayable), or a stream of chunks (sent chunked without a Content-Length). */
+  readonly body: Buffer | AsyncIterable<Buffer> | null;
+  /** Time allowed for the response head once the request is sent (ms). */
+  readonly headersTimeout: number;
+}
+
+export interface UpstreamController {
+  /** Stop reading the upstream response (the client is not keeping up). */
+  pause(): void;
+  resume(): void;
+  /** Abandon the exchange: the connection is closed and onResponseError gets `reason`. */
+  abort(reason: Error): void;
+}
+
+/** Callbacks of one upstream exchange, in order: start, response start, data…, end | error. */
+export interface UpstreamHandler {
+  onRequestStart(controller: UpstreamController): void;
+  onResponseStart(
+    controller: UpstreamController,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+  ): void;
+  onResponseData(controller: UpstreamController, chunk: Buffer): void;
+  onResponseEnd(controller: UpstreamController): void;
+  /** Exactly once when the exchange fails (connect error, reset, timeout, bad response, abort). */
+  onResponseError(controller: UpstreamController | undefined, err: Error): void;
+}
+
+/** Codes on errors the client raises itself (socket errors keep Node's codes, e.g. ECONNREFUSED). */
+export const UpstreamErrorCode = {
+  /** Connecting took longer than connectTimeoutMs. */
+  connectTimeout: 'ROSTER_UPSTREAM_CONNECT_TIMEOUT',
+  /** No response head within the request's headersTimeout. */
+  headersTimeout: 'ROSTER_UPSTREAM_HEADERS_TIMEOUT',
+  /** The response body stalled longer than bodyTimeoutMs. */
+  bodyTimeout: 'ROSTER_UPSTREAM_BODY_TIMEOUT',
+  /** The upstream closed the connection before the response was complete. */
+  closed: 'ROSTER_UPSTREAM_CLOSED',
+  /** The upstream's response broke HTTP/1.1 framing or syntax. */
+  invalidResponse: 'ROSTER_UPSTREAM_INVALID_RESPONSE',
+  /** The request line would be malformed (a space or control character in method or path). */
+  invalidRequest: 'ROSTER_UPSTREAM_INVALID_REQUEST',
+  /** The request body was shorter or longer than its Content-Length. */
+  requestLength: 'ROSTER_UPSTREAM_REQUEST_LENGTH',
+  /** The pool was closed while the request waited or ran. */
+  poolClosed: 'ROSTER_UPSTREAM_POOL_CLOSED',
+} as const;
+
+export type UpstreamErrorCodeValue = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly code: UpstreamErrorCodeValue,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface UpstreamPoolOptions {
+  /** Most connections per origin (default 512); further requests wait in order. */
+  readonly connections?: number;
+  /** TCP/TLS connect timeout (default 3000 ms). */
+  readonly connectTimeoutMs?: number;
+  /** Idle time allowed between response body chunks (default 120000 ms). */
+  readonly bodyTimeoutMs?: number;
+  /** Longest an idle keep-alive connection is kept (default 4000 ms; shorter when the upstream announces less). */
+  readonly idleTimeoutMs?: number;
+  /** Verify upstream TLS certificates (default true). */
+  readonly rejectUnauthorized?: boolean;
+  /** Largest upstream response head (default 65536 bytes). */
+  readonly maxHeadBytes?: number;
+}
