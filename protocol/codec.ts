@@ -9,15 +9,19 @@ import { Limits } from './limits.js';
 import { type MessageOf, MessageSchemas, type MessageType } from './messages.js';
 import { PROTOCOL_VERSION } from './subjects.js';
 
-const packr = new Packr({
+const PACKR_OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   moreTypes: false,
   bundleStrings: false,
   int64AsType: 'number',
-});
+} as const;
+
+const packr = new Packr(PACKR_OPTIONS);
 
 const LARGE_MESSAGE_BYTES = 64 * 1024;
+/** msgpackr's own starting size for its shared buffer. */
+const SHARED_BUFFER_BYTES = 8192;
 
 export interface CodecOptions {
   /** Largest accepted encoded message, default Limits.maxMessageBytes. */
@@ -49,6 +53,11 @@ export function encodeTrusted<T extends MessageType>(
   // msgpackr returns a view into a shared, growing buffer; a large message (a snapshot page)
   // is copied out so the view cannot keep a whole old buffer alive until the next GC.
   const bytes = packed.byteLength > LARGE_MESSAGE_BYTES ? new Uint8Array(packed) : packed;
+  checkSize(type, bytes, options);
+  return bytes;
+}
+
+function checkSize(type: MessageType, bytes: Uint8Array, options: CodecOptions): void {
   const max = options.maxBytes ?? Limits.maxMessageBytes;
   if (bytes.byteLength > max) {
     throw new RosterError(
@@ -60,7 +69,57 @@ export function encodeTrusted<T extends MessageType>(
       },
     );
   }
-  return bytes;
+}
+
+/**
+ * Encodes a stream of large messages (snapshot pages) into one buffer of its own, reused from
+ * one message to the next, without validating (like encodeTrusted). encodeTrusted packs into
+ * msgpackr's shared buffer, which grows to 4× the message and is replaced by a new one of
+ * that size whenever full, and copies a large message out: two or three large allocations
+ * per page, each freed only at the next GC (memory glibc then keeps). Here the buffer grows
+ * to fit the largest message once and is reused.
+ *
+ * The bytes returned are a view into that buffer, valid until the next `encode()`: hand them
+ * to something that copies them before then (nats.js copies a message into its outbound
+ * buffer before the current task ends). `release()` drops the buffer.
+ */
+export class ReusableEncoder {
+  private buffer: Buffer | undefined;
+
+  constructor(private readonly initialBytes = 64 * 1024) {}
+
+  encode<T extends MessageType>(
+    type: T,
+    body: MessageOf<T>,
+    options: CodecOptions = {},
+  ): Uint8Array {
+    this.buffer ??= Buffer.allocUnsafeSlow(this.initialBytes);
+    // msgpackr's target buffer is one for all Packr instances: point it at ours, pack, then
+    // at a fresh small buffer, so later messages neither write over this one nor inherit its
+    // size (views already returned into the old shared buffer stay as they are).
+    packr.useBuffer(this.buffer);
+    let packed: Uint8Array;
+    try {
+      packed = packr.pack([PROTOCOL_VERSION, type, body]);
+    } finally {
+      packr.useBuffer(Buffer.allocUnsafeSlow(SHARED_BUFFER_BYTES));
+    }
+    // msgpackr moved to a buffer 4× the message when ours was too small: the next message
+    // gets one a quarter larger than this one instead
+    if (packed.buffer !== this.buffer.buffer)
+      this.buffer = Buffer.allocUnsafeSlow(Math.ceil((packed.byteLength * 1.25) / 4096) * 4096);
+    checkSize(type, packed, options);
+    return packed;
+  }
+
+  /** Bytes held for reuse (0 after release()). */
+  get capacity(): number {
+    return this.buffer?.byteLength ?? 0;
+  }
+
+  release(): void {
+    this.buffer = undefined;
+  }
 }
 
 /** Encodes an error reply. */

@@ -6,10 +6,12 @@ import {
   decodeAs,
   encode,
   encodeError,
+  encodeTrusted,
   isRosterError,
   Limits,
   type MessageOf,
   PROTOCOL_VERSION,
+  ReusableEncoder,
   RosterError,
 } from '../../protocol/index.js';
 import { anyMessage, change, instance } from '../helpers/arbitraries.js';
@@ -179,4 +181,39 @@ t.test('error replies round-trip and are rethrown by decodeAs', async (t) => {
   t.equal(mismatch?.code, 'ROSTER_ERR_DECODE');
   const unknown = RosterError.fromWire({ code: 'SOMETHING_ELSE', message: 'x' });
   t.equal(unknown.code, 'ROSTER_ERR_INTERNAL');
+});
+
+t.test('ReusableEncoder: one buffer reused, messages of the shared encoder untouched', (t) => {
+  const enc = new ReusableEncoder(4096);
+  const page = (n: number): MessageOf<'snapshotReply'> => ({
+    instances: [],
+    sessions: [],
+    tombstones: Array.from(
+      { length: n },
+      (_, i) => [`i:svc/i-${i}`, i, 'n1'] as [string, number, string],
+    ),
+    revisions: [],
+    vector: [['n1', 1, n]],
+  });
+  const before = encodeTrusted('clusterInfoRequest', {});
+  const beforeCopy = Buffer.from(before);
+  const first = enc.encode('snapshotReply', page(2000));
+  t.equal(decodeAs(first, 'snapshotReply').tombstones.length, 2000);
+  const grown = enc.capacity;
+  t.ok(grown >= first.byteLength, 'the buffer grew to fit the page');
+  t.ok(grown < first.byteLength * 2, 'not to 4× the page');
+  const between = encodeTrusted('clusterInfoRequest', {});
+  const betweenCopy = Buffer.from(between);
+  const second = enc.encode('snapshotReply', page(1500));
+  t.equal(decodeAs(second, 'snapshotReply').tombstones.length, 1500);
+  t.equal(enc.capacity, grown, 'the same buffer is reused');
+  t.equal(Buffer.compare(before, beforeCopy), 0, 'a message encoded before is not written over');
+  t.equal(Buffer.compare(between, betweenCopy), 0, 'nor one encoded in between');
+  const after = encodeTrusted('clusterInfoRequest', {});
+  t.ok(after.buffer !== second.buffer, 'the shared encoder does not write into the reused buffer');
+  t.ok(after.buffer.byteLength < 64 * 1024, 'and its buffer did not inherit the page size');
+  t.throws(() => enc.encode('snapshotReply', page(2000), { maxBytes: 100 }), /too large|bytes/);
+  enc.release();
+  t.equal(enc.capacity, 0);
+  t.end();
 });

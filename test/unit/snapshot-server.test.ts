@@ -241,3 +241,33 @@ t.test('at most 4 captures at once', async (t) => {
   expectRosterError(t, () => server.page(cursors[0], 2), 'ROSTER_ERR_NOT_FOUND');
   t.ok(server.page(undefined, 2), 'close() drops every capture');
 });
+
+t.test('pages taken within one task stay intact (the reused buffer is not shared)', (t) => {
+  const { server } = fixture(300);
+  // two transfers whose requests arrive together: both pages are encoded before either is sent
+  const a = server.page(undefined, 50);
+  const b = server.page(undefined, 60);
+  const copyA = Buffer.from(a);
+  const c = server.page(undefined, 70);
+  t.equal(Buffer.compare(a, copyA), 0, 'the first page is not written over by later ones');
+  const pa = decodeAs(a, 'snapshotReply');
+  const pb = decodeAs(b, 'snapshotReply');
+  const pc = decodeAs(c, 'snapshotReply');
+  t.equal(pa.sessions.length + pa.instances.length, 50);
+  t.equal(pb.sessions.length + pb.instances.length, 60);
+  t.equal(pc.sessions.length + pc.instances.length, 70);
+  t.end();
+});
+
+t.test('later tasks reuse one buffer and every page still decodes', async (t) => {
+  const { server, store } = fixture(400);
+  const ids = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    await new Promise((resolve) => setImmediate(resolve));
+    const reply = decodeAs(server.page(cursor, 64), 'snapshotReply');
+    for (const i of reply.instances) ids.add(i.id);
+    cursor = reply.next;
+  } while (cursor !== undefined);
+  t.equal(ids.size, store.instanceCount, 'every instance served once');
+});
