@@ -106,11 +106,14 @@ export const boolean: Schema<boolean> = schema('boolean', (value, path) => {
 export function literal<const T extends string | number | boolean>(
   ...values: readonly T[]
 ): Schema<T> {
-  const set = new Set<unknown>(values);
+  // Returns the schema's own copy of the value, not the decoded one: records keep it, and
+  // one shared string costs nothing where a decoded copy per record adds up.
+  const canonical = new Map<unknown, T>(values.map((v) => [v, v]));
   const desc = values.map((v) => JSON.stringify(v)).join('|');
   return schema(desc, (value, path) => {
-    if (!set.has(value)) fail(path, desc, value);
-    return value as T;
+    const v = canonical.get(value);
+    if (v === undefined) fail(path, desc, value);
+    return v;
   });
 }
 
