@@ -419,6 +419,11 @@ export class Replicator {
    * Loads a peer's snapshot and reconciles with it. Changes arriving meanwhile are held and
    * applied afterwards. Local records the peer no longer has are dropped where the peer is
    * not behind us on the record's origin (it saw every change of that origin we saw).
+   *
+   * Each page is merged into the store as it arrives (records merge like changes, in any
+   * order), so a page's decoded copy is garbage as soon as the next is asked for, instead of
+   * the whole snapshot being held until the end. When the store was empty at the start (a
+   * fresh join), no local record can be missing from the snapshot, so none is looked for.
    */
   async syncFrom(peer: string, reason: 'join' | 'range-gone' | 'digest'): Promise<void> {
     if (this.syncBuffer) return;
@@ -426,7 +431,12 @@ export class Replicator {
     this.deps.metrics.snapshotSyncs.inc({ reason });
     const started = performance.now();
     try {
-      const parts: MessageOf<'snapshotReply'>[] = [];
+      const fresh = this.store.instanceCount === 0 && this.store.sessionCount === 0;
+      const seen: SnapshotKeys | undefined = fresh
+        ? undefined
+        : { instances: new Set(), sessions: new Set() };
+      let vector: Vector | undefined;
+      let pages = 0;
       let cursor: string | undefined;
       do {
         const reply = decodeAs(
@@ -442,15 +452,21 @@ export class Replicator {
           ).data,
           'snapshotReply',
         );
-        parts.push(reply);
+        pages++;
+        vector ??= reply.vector;
+        if (seen) {
+          for (const i of reply.instances) seen.instances.add(instanceKey(i.service, i.id));
+          for (const s of reply.sessions) seen.sessions.add(s.id);
+        }
+        this.store.load(reply, Date.now());
         cursor = reply.next;
       } while (cursor !== undefined && !this.closed);
-      this.reconcile(parts);
+      this.reconcile(vector ?? [], seen);
       this.deps.logger.info(
         {
           peer,
           reason,
-          pages: parts.length,
+          pages,
           instances: this.store.instanceCount,
           ms: Math.round(performance.now() - started),
         },
@@ -463,9 +479,9 @@ export class Replicator {
     }
   }
 
-  private reconcile(parts: MessageOf<'snapshotReply'>[]): void {
+  /** After every page is loaded: drops what the peer no longer has, adopts its vector. */
+  private reconcile(vector: Vector, seen: SnapshotKeys | undefined): void {
     const now = Date.now();
-    const vector = parts[0]?.vector ?? [];
     const peerPos = new Map(vector.map(([o, inc, seq]) => [o, { inc, seq }]));
     const covers = (origin: string): boolean => {
       const mine = this.progress.position(origin);
@@ -474,19 +490,14 @@ export class Replicator {
       if (!theirs) return false;
       return theirs.inc > mine.inc || (theirs.inc === mine.inc && theirs.seq >= mine.seq);
     };
-    const instanceKeys = new Set<string>();
-    const sessionIds = new Set<string>();
-    for (const part of parts) {
-      for (const i of part.instances) instanceKeys.add(instanceKey(i.service, i.id));
-      for (const s of part.sessions) sessionIds.add(s.id);
-      this.store.load(part, now);
-    }
-    for (const i of [...this.store.allInstances()]) {
-      if (!instanceKeys.has(instanceKey(i.service, i.id)) && covers(i.ownerNode))
-        this.store.dropInstance(i, now);
-    }
-    for (const s of [...this.store.allSessions()]) {
-      if (!sessionIds.has(s.id) && covers(s.ownerNode)) this.store.dropSession(s, now);
+    if (seen) {
+      for (const i of [...this.store.allInstances()]) {
+        if (!seen.instances.has(instanceKey(i.service, i.id)) && covers(i.ownerNode))
+          this.store.dropInstance(i, now);
+      }
+      for (const s of [...this.store.allSessions()]) {
+        if (!seen.sessions.has(s.id) && covers(s.ownerNode)) this.store.dropSession(s, now);
+      }
     }
     for (const [origin, inc, seq] of vector) {
       for (const c of this.progress.advanceTo(origin, inc, seq)) this.applyReady(c);
@@ -553,6 +564,12 @@ export class Replicator {
       if (this.id > hb.node) void this.syncFrom(hb.node, 'digest').catch(() => undefined);
     }
   }
+}
+
+/** The records a snapshot had, to find local ones it no longer has. */
+interface SnapshotKeys {
+  readonly instances: Set<string>;
+  readonly sessions: Set<string>;
 }
 
 function vectorTotal(v: Vector): number {
