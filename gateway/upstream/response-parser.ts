@@ -30,8 +30,10 @@ const MAX_CHUNK_LINE = 1024;
 const MAX_TRAILER_BYTES = 16_384;
 /** Header name characters (RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[^\r\n]*)?$/;
+/** Reason phrase: HTAB, SP, VCHAR, obs-text (no control characters). */
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/;
+/** Chunk extensions are passed over, but may not hold control characters either. */
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 
 enum State {
   /** Waiting for (more of) a response head. */
@@ -59,6 +61,8 @@ export class ResponseParser {
   private noBody = false;
   private keepAlive = true;
   private trailerBytes = 0;
+  /** Where the search for the end of a partial head resumes (bytes already scanned). */
+  private headScanned = 0;
 
   constructor(
     private readonly listener: ResponseListener,
@@ -72,6 +76,7 @@ export class ResponseParser {
     this.pending = undefined;
     this.noBody = method === 'HEAD';
     this.keepAlive = true;
+    this.headScanned = 0;
   }
 
   /** True while a response (or its body) is still expected. */
@@ -151,10 +156,12 @@ export class ResponseParser {
 
   private keepPartialLine(buf: Buffer, at: number): void {
     const rest = buf.length - at;
+    // `rest` may end in the line's CR; the complete line is checked again in chunkLine.
     if (this.state === State.Trailers) {
-      this.trailerBytes += rest;
-      if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ResponseParseError('trailers too large');
-    } else if (rest > MAX_CHUNK_LINE) {
+      // Not added to trailerBytes: these bytes come back with the next read.
+      if (this.trailerBytes + rest > MAX_TRAILER_BYTES)
+        throw new ResponseParseError('trailers too large');
+    } else if (rest > MAX_CHUNK_LINE + 1) {
       throw new ResponseParseError('chunk size line too long');
     }
     this.pending = Buffer.from(buf.subarray(at));
@@ -170,8 +177,10 @@ export class ResponseParser {
       this.trailerBytes += line.length + 2;
       if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ResponseParseError('trailers too large');
       if (line === '') this.complete();
+      else field(line, undefined);
       return;
     }
+    if (line.length > MAX_CHUNK_LINE) throw new ResponseParseError('chunk size line too long');
     const m = CHUNK_SIZE.exec(line);
     if (m === null) throw new ResponseParseError('invalid chunk size');
     const size = Number.parseInt(m[1]!, 16);
@@ -186,11 +195,15 @@ export class ResponseParser {
 
   /** Parses a head starting at `at`; returns the offset after it, or -1 when incomplete. */
   private readHead(buf: Buffer, at: number): number {
-    const end = buf.indexOf(HEAD_END, at);
+    // A partial head was scanned before (it is at the start of `buf` now): resume near its end.
+    const end = buf.indexOf(HEAD_END, Math.max(at, this.headScanned - 3));
+    this.headScanned = 0;
     if (end < 0) {
-      if (buf.length - at > this.maxHeadBytes)
+      // Up to 3 bytes of the terminating CRLFCRLF may be here without the head being too large.
+      if (buf.length - at > this.maxHeadBytes + 3)
         throw new ResponseParseError('response head too large');
       this.pending = Buffer.from(buf.subarray(at));
+      this.headScanned = this.pending.length;
       return -1;
     }
     if (end - at > this.maxHeadBytes) throw new ResponseParseError('response head too large');
@@ -199,21 +212,9 @@ export class ResponseParser {
     if (m === null) throw new ResponseParseError('invalid status line');
     const http10 = m[1] === '0';
     const status = Number(m[2]);
-    const headers: Record<string, string | string[]> = {};
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new ResponseParseError('invalid header line');
-      const rawName = line.slice(0, colon);
-      if (!TOKEN.test(rawName)) throw new ResponseParseError('invalid header name');
-      const value = line.slice(colon + 1).trim();
-      if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
-      const name = rawName.toLowerCase();
-      const prev = headers[name];
-      if (prev === undefined) headers[name] = value;
-      else if (typeof prev === 'string') headers[name] = [prev, value];
-      else prev.push(value);
-    }
+    // No prototype: a field named `__proto__` or `constructor` is just a field.
+    const headers: Record<string, string | string[]> = Object.create(null);
+    for (let i = 1; i < lines.length; i++) field(lines[i]!, headers);
     const next = end + 4;
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch');
@@ -222,6 +223,8 @@ export class ResponseParser {
     }
     this.keepAlive = connectionKeepsAlive(headers.connection, http10);
     this.frame(status, headers);
+    // Transfer-Encoding in an HTTP/1.0 message: faulty framing, never reuse (RFC 9112 §6.1).
+    if (http10 && headers['transfer-encoding'] !== undefined) this.keepAlive = false;
     this.listener.onHead(status, headers);
     if (this.state === State.Done) this.listener.onComplete(this.keepAlive);
     return next;
@@ -261,6 +264,30 @@ export class ResponseParser {
     this.state = State.Done;
     this.listener.onComplete(this.keepAlive);
   }
+}
+
+/**
+ * Parses a header or trailer field line (`name: value`, no obs-fold); adds it to `headers`
+ * (lower-case name, repeats become arrays) unless that is undefined (trailers are dropped).
+ */
+function field(line: string, headers: Record<string, string | string[]> | undefined): void {
+  const colon = line.indexOf(':');
+  if (colon <= 0) throw new ResponseParseError('invalid header line');
+  const rawName = line.slice(0, colon);
+  if (!TOKEN.test(rawName)) throw new ResponseParseError('invalid header name');
+  // Optional whitespace is SP and HTAB only (String#trim would also eat control characters).
+  let from = colon + 1;
+  let to = line.length;
+  while (from < to && (line.charCodeAt(from) === 32 || line.charCodeAt(from) === 9)) from++;
+  while (to > from && (line.charCodeAt(to - 1) === 32 || line.charCodeAt(to - 1) === 9)) to--;
+  const value = line.slice(from, to);
+  if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
+  if (headers === undefined) return;
+  const name = rawName.toLowerCase();
+  const prev = headers[name];
+  if (prev === undefined) headers[name] = value;
+  else if (typeof prev === 'string') headers[name] = [prev, value];
+  else prev.push(value);
 }
 
 /** One Content-Length (repeats allowed only when all equal), digits only. */
