@@ -195,6 +195,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
   }
 
   onComplete(keepAlive: boolean): void {
+    // The handler may have aborted the exchange in a callback earlier in this same read.
+    if (this.handler === undefined) return;
     this.completed = true;
     this.keepAlive = keepAlive;
   }
@@ -333,6 +335,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
     const handler = this.handler;
     this.handler = undefined;
     this.request = undefined;
+    this.completed = false;
     this.gone = true;
     this.socket.destroy();
     handler?.onResponseError(this, err);
