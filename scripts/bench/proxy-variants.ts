@@ -7,11 +7,13 @@
  *   node --import=tsx scripts/bench/proxy-variants.ts --variant NAME --upstream PORT
  *
  * Variants: `agent` (node:http request + keep-alive Agent), `undici-request` (undici 7
- * Pool.request), `undici-dispatch` (undici 7 Pool.dispatch with a raw handler). Prints
+ * Pool.request), `undici-dispatch` (undici 7 Pool.dispatch with a raw handler), `roster` (the
+ * gateway's own client, gateway/upstream/UpstreamPool, with the same raw handler). Prints
  * `{"port":N}` once listening.
  */
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
+import { UpstreamPool } from '../../gateway/upstream/pool.js';
 import { intArg, stringArg } from './util.js';
 
 const args = process.argv.slice(2);
@@ -119,7 +121,7 @@ class DispatchHandler {
   onResponseEnd(): void {
     this.res.end();
   }
-  onResponseError(_controller: Controller, _err: Error): void {
+  onResponseError(_controller: Controller | undefined, _err: Error): void {
     if (!this.res.headersSent) this.res.statusCode = 502;
     this.res.end();
   }
@@ -142,6 +144,29 @@ function undiciDispatchHandler(): (req: IncomingMessage, res: ServerResponse) =>
   };
 }
 
+function rosterHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+  const pool = new UpstreamPool(
+    { host: '127.0.0.1', port: upstream, tls: false },
+    {
+      connections: CONNECTIONS,
+    },
+  );
+  return (req, res) => {
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool.dispatch(
+      {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: stripHop(req.rawHeaders),
+        body: hasBody ? req : null,
+        headersTimeout: 30_000,
+      },
+      new DispatchHandler(res),
+    );
+  };
+}
+
 const handler =
   variant === 'agent'
     ? agentHandler()
@@ -149,7 +174,9 @@ const handler =
       ? undiciRequestHandler()
       : variant === 'undici-dispatch'
         ? undiciDispatchHandler()
-        : undefined;
+        : variant === 'roster'
+          ? rosterHandler()
+          : undefined;
 if (handler === undefined) throw new Error(`unknown variant ${variant}`);
 
 const server = createServer({ keepAliveTimeout: 60_000 }, handler);
