@@ -9,7 +9,8 @@ interface OriginLog {
   inc: number;
   /** seq of entries[head]. */
   firstSeq: number;
-  entries: Change[];
+  /** Slots before `head` are evicted and emptied (so the changes they held are released). */
+  entries: (Change | undefined)[];
   head: number;
 }
 
@@ -45,10 +46,11 @@ export class ChangeLog {
     }
     log.entries.push(change);
     if (log.entries.length - log.head > this.maxPerOrigin) {
+      // the evicted change is released at once; its empty slot goes once half a log's worth
+      // of them has piled up at the front (the copy is amortized O(1))
+      log.entries[log.head] = undefined;
       log.head++;
       log.firstSeq++;
-      // Release evicted changes once half a log's worth has piled up at the front, so at
-      // most 1.5 × maxPerOrigin changes stay reachable (the copy is amortized O(1)).
       if (log.head >= Math.max(64, this.maxPerOrigin / 2)) {
         log.entries = log.entries.slice(log.head);
         log.head = 0;
