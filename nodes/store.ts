@@ -49,7 +49,11 @@ export class RegistryStore {
   private readonly sessions: LwwMap<Session>;
   private readonly byService = new Map<string, Map<string, Instance>>();
   private readonly bySession = new Map<string, Set<string>>();
-  private readonly revisions = new Map<string, Map<string, [inc: number, seq: number]>>();
+  /**
+   * Per service, `origin, inc, seq` triples in one flat array: a service has a few origins, and
+   * a Map of tuples per service cost ~420 B where this costs ~170.
+   */
+  private readonly revisions = new Map<string, (string | number)[]>();
   private readonly digestOf = new SetDigest();
   /** Records (instances and sessions) per owner node: the janitor's quick "anyone dead?". */
   private readonly perOwner = new Map<string, number>();
@@ -161,20 +165,27 @@ export class RegistryStore {
   revision(service: string): Vector {
     const rev = this.revisions.get(service);
     if (!rev) return [];
-    return [...rev].map(([origin, [inc, seq]]) => [origin, inc, seq]);
+    const out: Vector = [];
+    for (let i = 0; i < rev.length; i += 3)
+      out.push([rev[i] as string, rev[i + 1] as number, rev[i + 2] as number]);
+    return out;
   }
 
   /** The seq of `origin`'s last change to `service` in incarnation `inc` (0 if none). */
   lastSeqFor(service: string, origin: string, inc: number): number {
-    const entry = this.revisions.get(service)?.get(origin);
-    return entry && entry[0] === inc ? entry[1] : 0;
+    const rev = this.revisions.get(service);
+    if (!rev) return 0;
+    for (let i = 0; i < rev.length; i += 3)
+      if (rev[i] === origin) return rev[i + 1] === inc ? (rev[i + 2] as number) : 0;
+    return 0;
   }
 
   /** Every service revision entry, `[service, origin, inc, seq]`. */
   revisionEntries(): [string, string, number, number][] {
     const out: [string, string, number, number][] = [];
     for (const [service, rev] of this.revisions)
-      for (const [origin, [inc, seq]] of rev) out.push([service, origin, inc, seq]);
+      for (let i = 0; i < rev.length; i += 3)
+        out.push([service, rev[i] as string, rev[i + 1] as number, rev[i + 2] as number]);
     return out;
   }
 
@@ -223,13 +234,22 @@ export class RegistryStore {
 
   /** Restores a service revision received with a snapshot or query. */
   setRevision(service: string, origin: string, inc: number, seq: number): void {
-    let rev = this.revisions.get(service);
+    const rev = this.revisions.get(service);
     if (!rev) {
-      rev = new Map();
-      this.revisions.set(service, rev);
+      this.revisions.set(this.interner.string(service), [this.interner.string(origin), inc, seq]);
+      return;
     }
-    const cur = rev.get(origin);
-    if (!cur || cur[0] < inc || (cur[0] === inc && cur[1] < seq)) rev.set(origin, [inc, seq]);
+    for (let i = 0; i < rev.length; i += 3) {
+      if (rev[i] !== origin) continue;
+      const curInc = rev[i + 1] as number;
+      if (curInc < inc || (curInc === inc && (rev[i + 2] as number) < seq)) {
+        rev[i + 1] = inc;
+        rev[i + 2] = seq;
+      }
+      return;
+    }
+    // a new origin for this service (rare): a copy one entry longer, so the array stays exact
+    this.revisions.set(service, [...rev, this.interner.string(origin), inc, seq]);
   }
 
   /** Forgets tombstones older than `before` (ms). */
