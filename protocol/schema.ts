@@ -202,9 +202,10 @@ export function object<S extends Shape>(shape: S): ObjectSchema<S> {
   const keys = Object.keys(shape);
   for (const k of keys) if (FORBIDDEN_KEYS.has(k)) throw new Error(`schema key ${k} is forbidden`);
   const desc = `{${keys.join(',')}}`;
+  const Out = outputConstructor(keys);
   const base = schema(desc, (value, path) => {
     if (!isPlainObject(value)) fail(path, 'object', value);
-    const out: Record<string, unknown> = {};
+    const out = new Out();
     for (const k of keys) {
       const field = shape[k]!;
       const v = Object.hasOwn(value, k) ? value[k] : undefined;
@@ -218,6 +219,32 @@ export function object<S extends Shape>(shape: S): ObjectSchema<S> {
   });
   return { ...base, shape };
 }
+
+type OutputConstructor = new () => Record<string, unknown>;
+
+/**
+ * A constructor for an object schema's outputs: plain objects (prototype Object.prototype,
+ * as from `{}`) that V8 lays out with room for every field inside the object. An object built
+ * from `{}` has room for 4 and keeps the others in a separate property array: a record of 12
+ * fields costs 144 B instead of 120, and decoding it is slower (docs/benchmarks.md). The
+ * caller assigns the fields, in schema order. Where code generation is disallowed
+ * (`--disallow-code-generation-from-strings`), outputs are built from `{}` as before.
+ */
+function outputConstructor(keys: readonly string[]): OutputConstructor {
+  // V8 sizes a constructor's objects from the `this.x =` assignments in its body, taken or
+  // not: naming every field in a branch never taken reserves room without creating them.
+  const body = `if (reserve) { ${keys.map((k) => `this[${JSON.stringify(k)}] = 0;`).join(' ')} }`;
+  try {
+    const Out = new Function('reserve', body) as unknown as OutputConstructor;
+    Out.prototype = Object.prototype;
+    return Out;
+  } catch {
+    return PlainObject;
+  }
+}
+
+const PlainObject = function (this: Record<string, unknown>) {} as unknown as OutputConstructor;
+PlainObject.prototype = Object.prototype;
 
 /** Makes a field optional (absent, undefined or null are all accepted and dropped). */
 export function optional<T>(inner: Schema<T>): Schema<T> & { readonly optional: true } {

@@ -73,3 +73,21 @@ t.test('tagged unions pick their member by tag', async (t) => {
   rejects(t, () => u.parse({ op: 'toString' }), 'op');
   rejects(t, () => u.parse({ op: 'a', x: 2 }), 'x');
 });
+
+t.test('object() outputs are plain objects holding only the fields present', (t) => {
+  const S = s.object({
+    a: s.int({ min: 0, max: 9 }),
+    b: s.optional(s.string({ max: 9 })),
+    'c-d': s.boolean,
+  });
+  const out = S.parse({ a: 1, 'c-d': true, extra: 5 });
+  t.equal(Object.getPrototypeOf(out), Object.prototype);
+  t.equal(out.constructor, Object);
+  t.same(Object.keys(out), ['a', 'c-d'], 'absent optional and unknown fields are not there');
+  t.notOk('b' in out);
+  t.same(S.parse({ a: 2, b: 'x', 'c-d': false }), { a: 2, b: 'x', 'c-d': false });
+  t.same(JSON.parse(JSON.stringify(out)), { a: 1, 'c-d': true });
+  t.same(S.parse(S.parse({ a: 3, 'c-d': true })), { a: 3, 'c-d': true }, 'an output parses again');
+  t.equal(s.literal('passing', 'warning').parse(`pass${'ing'}`), 'passing');
+  t.end();
+});
