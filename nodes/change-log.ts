@@ -4,8 +4,11 @@
  * a range has left the log, the puller falls back to a snapshot.
  */
 import type { Change } from '../protocol/index.js';
+import { ownString } from './intern.js';
 
 interface OriginLog {
+  /** The origin's id: kept changes share this one copy. */
+  readonly origin: string;
   inc: number;
   /** seq of entries[head]. */
   firstSeq: number;
@@ -41,9 +44,16 @@ export class ChangeLog {
     ) {
       if (log && change.inc < log.inc) return;
       // New origin, new incarnation, or a jump (after a snapshot): restart the log here.
-      log = { inc: change.inc, firstSeq: change.seq, entries: [], head: 0 };
+      log = {
+        origin: ownString(change.origin),
+        inc: change.inc,
+        firstSeq: change.seq,
+        entries: [],
+        head: 0,
+      };
       this.logs.set(change.origin, log);
     }
+    change.origin = log.origin;
     log.entries.push(change);
     if (log.entries.length - log.head > this.maxPerOrigin) {
       // the evicted change is released at once; its empty slot goes once half a log's worth
