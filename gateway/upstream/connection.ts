@@ -11,12 +11,8 @@
  */
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import {
-  hasControl,
-  keepAliveHintMs,
-  type ResponseListener,
-  ResponseParser,
-} from './response-parser.js';
+import { hasControl } from '../http-syntax.js';
+import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
   type UpstreamController,
   UpstreamError,
@@ -170,10 +166,15 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
 
   pause(): void {
     this.socket.pause();
+    // Our own backpressure is no upstream stall: the body timeout waits while paused.
+    if (this.handler !== undefined && this.parser.headSeen) this.socket.setTimeout(0);
   }
 
   resume(): void {
     this.socket.resume();
+    if (this.handler !== undefined && this.parser.headSeen) {
+      this.socket.setTimeout(this.settings.bodyTimeoutMs);
+    }
   }
 
   abort(reason: Error): void {

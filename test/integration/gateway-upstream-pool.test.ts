@@ -361,6 +361,38 @@ t.test('body timeout: the body stalls after a few bytes', async (t) => {
   t.ok(took >= 250 && took < 3000, `after about 300 ms (${took})`);
 });
 
+t.test('body timeout does not count time paused by the handler', async (t) => {
+  const SIZE = 4 * 1024 * 1024;
+  const up = await httpUpstream(t, (_req, res) => {
+    res.setHeader('content-length', SIZE);
+    res.end(Buffer.alloc(SIZE, 0x62));
+  });
+  const pool = makePool(t, up.port, { bodyTimeoutMs: 300 });
+  let paused = false;
+  const o = await run(pool, req('GET', '/'), {
+    onResponseData(controller) {
+      if (paused) return;
+      paused = true;
+      controller.pause();
+      setTimeout(() => controller.resume(), 900);
+    },
+  });
+  t.same(o.errors, [], 'no body timeout while paused');
+  t.equal(o.body.length, SIZE);
+  // The timeout still applies once resumed.
+  const stall = await rawUpstream(t, (s) => {
+    s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789'));
+  });
+  const pool2 = makePool(t, stall.port, { bodyTimeoutMs: 300 });
+  const s = await run(pool2, req('GET', '/'), {
+    onResponseData(controller) {
+      controller.pause();
+      setTimeout(() => controller.resume(), 100);
+    },
+  });
+  t.equal(s.errors[0]?.code, UpstreamErrorCode.bodyTimeout, 'a stall after resuming times out');
+});
+
 t.test('connect refused', async (t) => {
   const probe = createNetServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
