@@ -17,6 +17,8 @@ import type { Duplex } from 'node:stream';
 import type { RosterClient } from '../client/index.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { MetricsRegistry } from '../transport/metrics.js';
+import { Edge } from './edge/edge.js';
+import type { EdgeRequest, EdgeResponse } from './edge/edge-response.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { OriginClients, type OriginOptions } from './origins.js';
 import { Exchange, GatewayResponse, type ProxyEnvironment } from './proxy.js';
@@ -76,6 +78,7 @@ export class Gateway implements AsyncDisposable {
   private readonly origins: OriginClients;
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly servers: AnyServer[] = [];
+  private readonly edges: Edge[] = [];
   private readonly websockets: WebSocketProxy;
   private readonly logger: Logger;
   private tables: TableRuntime;
@@ -201,12 +204,14 @@ export class Gateway implements AsyncDisposable {
     const deadline = Date.now() + graceMs;
     while (this.env.inFlight > 0 && Date.now() < deadline) {
       for (const s of this.servers) s.closeIdleConnections();
+      for (const e of this.edges) e.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     if (this.env.inFlight > 0) {
       this.logger.warn({ inFlight: this.env.inFlight }, 'grace period over: closing connections');
     }
     for (const s of this.servers) s.closeAllConnections();
+    for (const e of this.edges) e.closeAllConnections();
     this.websockets.closeAll();
     await Promise.all(closed);
     await this.upstreams.close();
@@ -233,6 +238,16 @@ export class Gateway implements AsyncDisposable {
     server.on('request', (req: IncomingMessage, res: GatewayResponse) => {
       new Exchange(this.env, this.tables, req, res).run();
     });
+    const limits = {
+      maxHeaderBytes: common.maxHeaderSize,
+      headersTimeoutMs: common.headersTimeout,
+      keepAliveTimeoutMs: common.keepAliveTimeout,
+    };
+    this.edges.push(
+      new Edge(server, l.tls !== undefined, limits, (req: EdgeRequest, res: EdgeResponse) => {
+        new Exchange(this.env, this.tables, req, res).run();
+      }),
+    );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.websockets.handle(req, socket, head);
     });

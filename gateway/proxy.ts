@@ -28,6 +28,13 @@ import { statusLabels } from './gateway-metrics.js';
 import { hostKey } from './host.js';
 import type { OriginClients } from './origins.js';
 import { isPathRejection, normalizeTarget } from './path.js';
+import {
+  bodyStreamOf,
+  isEncrypted,
+  type ProxyRequest,
+  type ProxyResponse,
+  type ResponseOwner,
+} from './proxy-io.js';
 import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
 import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-runtime.js';
 import {
@@ -57,20 +64,20 @@ export interface ProxyEnvironment {
 }
 
 /** The server's response class: carries its exchange, so shared listeners need no closure. */
-export class GatewayResponse extends ServerResponse {
-  exchange: Exchange | undefined = undefined;
+export class GatewayResponse extends ServerResponse implements ProxyResponse {
+  owner: ResponseOwner | undefined = undefined;
 }
 
-function onResponseClose(this: GatewayResponse): void {
-  const ex = this.exchange;
-  if (ex !== undefined) {
-    this.exchange = undefined;
-    ex.closed();
+function onResponseClose(this: ProxyResponse): void {
+  const owner = this.owner;
+  if (owner !== undefined) {
+    this.owner = undefined;
+    owner.closed();
   }
 }
 
-function onResponseDrain(this: GatewayResponse): void {
-  this.exchange?.resumeUpstream();
+function onResponseDrain(this: ProxyResponse): void {
+  this.owner?.resumeUpstream();
 }
 
 class BodyTooLargeError extends Error {
@@ -112,7 +119,7 @@ function statusIndex(status: number): number {
   return i < 0 ? 0 : Math.min(i, 4);
 }
 
-export class Exchange implements RequestContext, UpstreamHandler {
+export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner {
   readonly startedAt: number;
   path = '';
   query = '';
@@ -139,8 +146,8 @@ export class Exchange implements RequestContext, UpstreamHandler {
   constructor(
     private readonly env: ProxyEnvironment,
     private readonly tables: TableRuntime,
-    readonly req: IncomingMessage,
-    readonly res: GatewayResponse,
+    readonly req: ProxyRequest,
+    private readonly res: ProxyResponse,
   ) {
     this.startedAt = performance.now();
   }
@@ -156,7 +163,7 @@ export class Exchange implements RequestContext, UpstreamHandler {
     const req = this.req;
     const res = this.res;
     env.inFlight++;
-    res.exchange = this;
+    res.owner = this;
     res.on('close', onResponseClose);
     const headers = req.headers;
     this.requestId = requestIdFor(headers['x-request-id']);
@@ -248,12 +255,18 @@ export class Exchange implements RequestContext, UpstreamHandler {
 
   private forward(): void {
     if (this.gone) return;
-    const req = this.req;
-    const cl = req.headers['content-length'];
-    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const headers = this.req.headers;
+    const cl = headers['content-length'];
+    const chunked = headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || (cl !== undefined && cl !== '0');
+    const stream = hasBody ? bodyStreamOf(this.req) : undefined;
     if (!hasBody) {
       this.body = null;
+    } else if (stream === undefined) {
+      // Only Node's server hands over requests with bodies; anything else is a gateway bug.
+      this.env.logger.error({ route: this.rt?.name }, 'request with a body but no body stream');
+      this.fail(GatewayErrors.internal, true);
+      return;
     } else {
       const length = cl === undefined ? undefined : Number(cl);
       if (length !== undefined && this.bodyLimit !== undefined && length > this.bodyLimit) {
@@ -261,20 +274,19 @@ export class Exchange implements RequestContext, UpstreamHandler {
         return;
       }
       if (length !== undefined && length <= MAX_REPLAY_BODY && this.rt!.retry.attempts > 0) {
-        this.bufferBody(length);
+        this.bufferBody(stream, length);
         return;
       }
-      this.body = streamBody(req, this.bodyLimit);
+      this.body = streamBody(stream, this.bodyLimit);
       this.replayable = false;
     }
     this.rt!.retry.budget.request();
     this.attemptUpstream();
   }
 
-  private bufferBody(length: number): void {
+  private bufferBody(req: IncomingMessage, length: number): void {
     const chunks: Buffer[] = [];
     let seen = 0;
-    const req = this.req;
     req.on('data', (chunk: Buffer) => {
       seen += chunk.length;
       if (seen <= length) chunks.push(chunk);
@@ -353,7 +365,7 @@ export class Exchange implements RequestContext, UpstreamHandler {
     const values: ForwardedValues = {
       chain: this.chain ?? [this.clientIp],
       trustedHops: this.env.trustedHops,
-      encrypted: (req.socket as { encrypted?: boolean }).encrypted === true,
+      encrypted: isEncrypted(req),
       requestId: this.requestId,
       traceparent: continued ? continueTraceparent(incoming) : newTraceparent(),
       tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
@@ -459,8 +471,9 @@ export class Exchange implements RequestContext, UpstreamHandler {
       return;
     }
     if (code === UpstreamErrorCode.headersTimeout) this.fail(GatewayErrors.timeout);
-    else if (code === UpstreamErrorCode.requestLength || this.req.errored) this.res.destroy();
-    else {
+    else if (code === UpstreamErrorCode.requestLength || bodyStreamOf(this.req)?.errored) {
+      this.res.destroy();
+    } else {
       this.env.logger.debug({ err, route: rt.name }, 'upstream failed');
       this.fail(GatewayErrors.badGateway);
     }

@@ -2,7 +2,6 @@
  * The gateway's own answers: JSON error bodies `{code, message, data?}` (the wire form of
  * RosterError), prepared once at load so the hot path serializes nothing.
  */
-import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../protocol/index.js';
 
 export interface GatewayError {
@@ -44,7 +43,7 @@ export function badPath(reason: string): GatewayError {
 
 /** Writes a prepared error with the request id (and any extra headers, flat list). */
 export function sendError(
-  res: ServerResponse,
+  res: { writeHead(status: number, headers: string[]): unknown; end(body: Buffer): unknown },
   error: GatewayError,
   requestId: string | undefined,
   extra?: readonly string[],

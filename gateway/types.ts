@@ -3,8 +3,9 @@
  * the plugin chain works on, and the plugin contract. Kept in one small file so the router,
  * the proxy, the plugins and the config loader agree without importing each other.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { InstanceFilter } from '../client/filter.js';
+import type { ProxyRequest } from './proxy-io.js';
 
 /** How a route matches the request path. Exactly one kind per route. */
 export type PathMatch =
@@ -73,8 +74,8 @@ export interface RouteHit {
 
 /** The per-request state the plugin chain reads and writes. */
 export interface RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** The client request: method, url, headers (read-only for plugins). */
+  readonly req: ProxyRequest;
   readonly hit: RouteHit;
   /** The normalized request path (what routing saw) and the raw query string (with `?`, or ''). */
   readonly path: string;

@@ -16,7 +16,6 @@
  * whichever is first, so the steady state costs one Map lookup and no promise.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import {
   createRemoteJWKSet,
   errors,
@@ -26,6 +25,7 @@ import {
   type KeyInput,
 } from 'jose';
 import { isRosterError } from '../../protocol/errors.js';
+import type { ProxyRequest } from '../proxy-io.js';
 import type {
   Plugin,
   PluginEnvironment,
@@ -305,7 +305,7 @@ export const jwtPluginFactory: PluginFactory = {
 
 /** The token from the configured header (Bearer scheme for Authorization) or cookie. */
 function readToken(
-  req: IncomingMessage,
+  req: ProxyRequest,
   headerName: string,
   cookieName: string | undefined,
 ): string | undefined {

@@ -13,6 +13,8 @@
  * Body chunks handed to the listener are views of the socket's buffers (no copies).
  */
 
+import { hasControl, isToken } from '../http-syntax.js';
+
 export interface ResponseListener {
   /** The final response head; names are lower-case, repeated fields become arrays. */
   onHead(status: number, headers: Record<string, string | string[]>): void;
@@ -28,8 +30,6 @@ export class ResponseParseError extends Error {
 const HEAD_END = Buffer.from('\r\n\r\n');
 const MAX_CHUNK_LINE = 1024;
 const MAX_TRAILER_BYTES = 16_384;
-/** Header name characters (RFC 9110 token). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Reason phrase: HTAB, SP, VCHAR, obs-text (no control characters). */
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 /** Chunk extensions are passed over, but may not hold control characters either. */
@@ -274,7 +274,7 @@ function field(line: string, headers: Record<string, string | string[]> | undefi
   const colon = line.indexOf(':');
   if (colon <= 0) throw new ResponseParseError('invalid header line');
   const rawName = line.slice(0, colon);
-  if (!TOKEN.test(rawName)) throw new ResponseParseError('invalid header name');
+  if (!isToken(rawName)) throw new ResponseParseError('invalid header name');
   // Optional whitespace is SP and HTAB only (String#trim would also eat control characters).
   let from = colon + 1;
   let to = line.length;
@@ -323,16 +323,4 @@ export function keepAliveHintMs(headers: Record<string, string | string[]>): num
   if (v === undefined) return undefined;
   const m = /(?:^|[,\s])timeout=(\d{1,6})/.exec(typeof v === 'string' ? v : v.join(','));
   return m === null ? undefined : Number(m[1]) * 1000;
-}
-
-/**
- * Whether a string holds control characters (CTL: 0x00–0x1f, 0x7f); a field value may hold
- * horizontal tabs (`allowTab`).
- */
-export function hasControl(s: string, allowTab: boolean): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 && !(allowTab && c === 9)) || c === 0x7f) return true;
-  }
-  return false;
 }

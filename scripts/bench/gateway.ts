@@ -6,6 +6,8 @@
  * gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R).
  *
  *   npm run bench -- gateway [--json] [--rounds N] [--seconds N] [--connections N]
+ *     [--profile DIR]   (V8 CPU profiles of both gateway processes; summarize with
+ *                        scripts/bench/profile-summary.ts)
  *
  * Result: {"bench":"gateway","rps","nginx_rps","ratio","p99_ms","nginx_p99_ms","rps_plugins",…}.
  */
@@ -20,7 +22,7 @@ import { connectNatsBus } from '../../transport/nats-bus.js';
 import { startBenchNats } from './cluster.js';
 import type { BenchOptions, BenchResult, BenchTarget } from './run.js';
 import { NODE_TSX, type ServerProcess, spawnServer } from './spawn-server.js';
-import { intArg, round } from './util.js';
+import { intArg, round, stringArg } from './util.js';
 import { runWrk, runWrkWithCpu, type WrkResult } from './wrk.js';
 
 export const targets: readonly BenchTarget[] = [
@@ -136,9 +138,11 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     stops.push(() => services.close());
     await services.register({ service: 'bench', host: '127.0.0.1', port: upstream.port });
     const gatewayScript = new URL('./gateway-process.ts', import.meta.url).pathname;
+    const profileDir = stringArg(args, '--profile');
     const startGateway = (plugins?: object) =>
       spawnServer(NODE_TSX[0]!, [
         ...NODE_TSX.slice(1),
+        ...(profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
         gatewayScript,
         '--nats',
         nats.url,

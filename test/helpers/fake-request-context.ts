@@ -2,7 +2,7 @@
  * A RequestContext around a real http.IncomingMessage / ServerResponse pair (on an unconnected
  * socket), for calling plugins directly, and a PluginEnvironment whose logger records lines.
  */
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { pino } from 'pino';
 import type {
@@ -40,7 +40,6 @@ export function fakeRequestContext(options: FakeRequestOptions = {}): RequestCon
     for (const v of Array.isArray(value) ? value : [value]) raw.push(name, v);
   }
   req.rawHeaders = raw;
-  const res = new ServerResponse(req);
   const route: RouteConfig = {
     name: options.route ?? 'test',
     match: { path: { prefix: '/' } },
@@ -49,7 +48,6 @@ export function fakeRequestContext(options: FakeRequestOptions = {}): RequestCon
   };
   return {
     req,
-    res,
     hit: { route, params: {}, upstreamPath: path },
     path,
     query,

@@ -7,8 +7,8 @@
 import { deepStrictEqual, equal } from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
+import { hasControl } from '../../gateway/http-syntax.js';
 import {
-  hasControl,
   keepAliveHintMs,
   ResponseParseError,
   ResponseParser,

@@ -1,0 +1,173 @@
+/**
+ * One client connection served by the edge: reads request heads (readRequestHead), runs one
+ * exchange at a time (pipelined requests wait their turn), keeps the connection alive between
+ * requests, and hands the connection — with every byte not yet served, untouched — to Node's
+ * HTTP server the first time a request falls outside the edge's subset.
+ *
+ * Timeouts: the socket's inactivity timer (keep-alive idle time; re-armed by Node on every read
+ * and write) closes idle connections; a head that takes longer than the headers timeout to
+ * arrive gets 408.
+ */
+import type { Socket } from 'node:net';
+import { rawErrorResponse } from '../responses.js';
+import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
+import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
+
+export interface EdgeLimits {
+  /** Largest request head; larger ones go to Node's server (431). */
+  readonly maxHeaderBytes: number;
+  /** Time allowed for a request head to arrive in full. */
+  readonly headersTimeoutMs: number;
+  /** Idle time before a keep-alive connection is closed. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+export interface EdgeConnectionOwner {
+  readonly limits: EdgeLimits;
+  /** True while the gateway is closing: responses close their connections. */
+  readonly closing: boolean;
+  request(req: EdgeRequest, res: EdgeResponse): void;
+  /** Serve this connection with Node's HTTP server from now on (its unread bytes are unshifted). */
+  fallback(socket: Socket): void;
+  /** The connection is no longer the edge's (closed or handed over). */
+  released(connection: EdgeConnection): void;
+}
+
+export class EdgeConnection implements ResponseSink {
+  private pending: Buffer | undefined = undefined;
+  private current: EdgeResponse | undefined = undefined;
+  private headStartedAt = 0;
+  private scheduled = false;
+  private released = false;
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.current === undefined) this.serveNext();
+  };
+  private readonly onDrain = (): void => this.current?.drained();
+  private readonly onTimeout = (): void => this.timedOut();
+  private readonly onClose = (): void => this.closed();
+  private readonly onError = (): void => {
+    // 'close' follows; the exchange hears of it there.
+  };
+  private readonly serveScheduled = (): void => {
+    this.scheduled = false;
+    if (this.current === undefined && !this.released) this.serveNext();
+  };
+
+  constructor(
+    readonly socket: Socket,
+    private readonly owner: EdgeConnectionOwner,
+  ) {
+    socket.setNoDelay(true);
+    socket.setTimeout(owner.limits.keepAliveTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('timeout', this.onTimeout);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+  }
+
+  /** True while no request is being served. */
+  get idle(): boolean {
+    return this.current === undefined;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  // ResponseSink
+
+  finished(response: EdgeResponse): void {
+    if (this.current !== response) return;
+    this.current = undefined;
+    response.emitClose();
+    if (!response.shouldKeepAlive || this.owner.closing) {
+      this.socket.end();
+      return;
+    }
+    if (this.pending !== undefined && !this.scheduled) {
+      // Not from inside the exchange that just ended: let it unwind first.
+      this.scheduled = true;
+      process.nextTick(this.serveScheduled);
+    }
+  }
+
+  abandoned(response: EdgeResponse): void {
+    if (this.current !== response) return;
+    this.current = undefined;
+    this.socket.destroy();
+    response.emitClose();
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private serveNext(): void {
+    const buf = this.pending;
+    if (buf === undefined) return;
+    const limits = this.owner.limits;
+    const head = readRequestHead(buf, limits.maxHeaderBytes);
+    if (head === INCOMPLETE) {
+      const now = performance.now();
+      if (this.headStartedAt === 0) this.headStartedAt = now;
+      else if (now - this.headStartedAt > limits.headersTimeoutMs) this.refuseSlowHead();
+      return;
+    }
+    if (head === FALLBACK) {
+      this.handOff();
+      return;
+    }
+    this.headStartedAt = 0;
+    this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
+    const socket = this.socket;
+    const res = new EdgeResponse(socket, this, head.method, head.keepAlive && !this.owner.closing);
+    this.current = res;
+    this.owner.request(new EdgeRequest(head, socket), res);
+  }
+
+  private timedOut(): void {
+    if (this.current !== undefined) return; // an exchange is running; its own timeouts apply
+    if (this.pending !== undefined) this.refuseSlowHead();
+    else this.socket.destroy();
+  }
+
+  private refuseSlowHead(): void {
+    this.pending = undefined;
+    this.socket.end(rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT'));
+    this.socket.destroySoon();
+  }
+
+  private handOff(): void {
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.off('drain', this.onDrain);
+    socket.off('timeout', this.onTimeout);
+    socket.off('close', this.onClose);
+    socket.off('error', this.onError);
+    socket.setTimeout(0);
+    socket.pause();
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) socket.unshift(pending);
+    this.release();
+    this.owner.fallback(socket);
+    socket.resume();
+  }
+
+  private closed(): void {
+    const current = this.current;
+    if (current !== undefined) {
+      this.current = undefined;
+      current.done = true;
+      current.emitClose();
+    }
+    this.release();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.owner.released(this);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Character-level HTTP/1.1 syntax checks shared by the edge's request reader and the upstream
+ * client's response parser (RFC 9110 §5.6.2 tokens, field values, control characters).
+ */
+
+/** RFC 9110 token characters. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TOKEN_CHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TOKEN_CHAR[c] = 1;
+for (let c = 97; c <= 122; c++) TOKEN_CHAR[c] = 1;
+
+/** A non-empty RFC 9110 token (header names, methods). */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** Visible ASCII only (0x21–0x7e) in `s[from, to)`. */
+export function isVisibleAscii(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether a string holds control characters (CTL: 0x00–0x1f, 0x7f); a field value may hold
+ * horizontal tabs (`allowTab`).
+ */
+export function hasControl(s: string, allowTab: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && !(allowTab && c === 9)) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** Strips optional whitespace (spaces and tabs) at both ends. */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}

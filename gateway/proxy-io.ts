@@ -1,0 +1,57 @@
+/**
+ * What the proxy's exchange needs from a client request and its response. Node's
+ * IncomingMessage and the gateway's ServerResponse subclass have these shapes (the fallback
+ * path, which also carries request bodies); the edge's EdgeRequest/EdgeResponse implement them
+ * for the bodiless requests it serves itself (docs/adr/0007-gateway-hot-path.md).
+ */
+import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** The request as routing, plugins and forwarding read it. */
+export interface ProxyRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  /** Lower-case names. */
+  readonly headers: IncomingHttpHeaders;
+  /** Flat `[name, value, …]` as received. */
+  readonly rawHeaders: string[];
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/** The body stream of a request, or undefined for a request that cannot have one (the edge's). */
+export function bodyStreamOf(req: ProxyRequest): IncomingMessage | undefined {
+  return req instanceof IncomingMessage ? req : undefined;
+}
+
+/** Whether the client connection is TLS. */
+export function isEncrypted(req: ProxyRequest): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/** Who a response reports to (the exchange), so shared listeners need no closure. */
+export interface ResponseOwner {
+  /** The response closed (finished or the client went away). */
+  closed(): void;
+  /** The client drained: read more from the upstream. */
+  resumeUpstream(): void;
+}
+
+/** The response side: a head of flat headers, body chunks with backpressure, and its end. */
+export interface ProxyResponse {
+  owner: ResponseOwner | undefined;
+  statusCode: number;
+  /** True once writeHead() was called. */
+  readonly headersSent: boolean;
+  /** Set false to close the connection after this response. */
+  shouldKeepAlive: boolean;
+  /** True once end() was called and the data handed to the socket. */
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers: string[]): unknown;
+  /** False when the client is not keeping up: wait for 'drain'. */
+  write(chunk: Buffer): boolean;
+  end(body?: Buffer | string): unknown;
+  /** Abandons the response and its connection. */
+  destroy(): unknown;
+  /** 'close': the response finished or its connection closed (once). */
+  on(event: 'close', listener: (this: ProxyResponse) => void): unknown;
+  once(event: 'drain', listener: (this: ProxyResponse) => void): unknown;
+}
