@@ -451,6 +451,43 @@ t.test('stale keep-alive race: an idempotent request is sent again', async (t) =
   t.equal(put.status, 200, 'the PUT was sent again');
 });
 
+t.test('stale keep-alive race with a single-connection pool', async (t) => {
+  const { up, late } = await closingUpstream(t);
+  const pool = makePool(t, up.port, { connections: 1 });
+  await run(pool, req('GET', '/one'));
+  const second = await run(pool, req('GET', '/two'));
+  t.equal(second.body.toString(), 'ok', 'sent again once the closed connection is gone');
+  t.equal(up.accepted, 2);
+  await eventually(() => late.join('').includes('GET /two'), { timeoutMs: 2000, what: 'race' });
+});
+
+t.test('an early response to a streamed body ends the exchange; no reuse', async (t) => {
+  const up = await rawUpstream(t, (s) => {
+    s.once('data', () =>
+      s.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nnope'),
+    );
+    s.on('error', () => {});
+  });
+  const pool = makePool(t, up.port);
+  let pulled = 0;
+  async function* slow(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < 50; i++) {
+      pulled++;
+      await sleep(20);
+      yield Buffer.alloc(1000, 0x61);
+    }
+  }
+  const o = await run(pool, req('POST', '/', { body: slow() }));
+  t.equal(o.status, 413);
+  t.equal(o.body.toString(), 'nope');
+  t.equal(o.ended, true);
+  await sleep(100);
+  t.ok(pulled < 50, `the body stopped being read (${pulled} chunks)`);
+  await eventually(() => up.open.size === 0, { timeoutMs: 2000, what: 'not kept' });
+  await run(pool, req('GET', '/'));
+  t.equal(up.accepted, 2, 'a half-sent request leaves the connection unusable');
+});
+
 t.test('stale keep-alive race: a POST is not sent again', async (t) => {
   const { up, late } = await closingUpstream(t);
   const pool = makePool(t, up.port);
