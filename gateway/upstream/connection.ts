@@ -4,14 +4,15 @@
  * a request allocates no closures: the request head is one string write (with a buffered
  * body corked into the same segment), the response arrives through the parser's callbacks.
  *
- * Timeouts use the socket's inactivity timer (re-armed by Node on every read and write, no
- * timer per request): connect timeout until connected, then the request's headersTimeout
- * until the response head, then bodyTimeout between body chunks, then the idle timeout while
- * pooled.
+ * Timeouts are deadlines checked by the shared DeadlineClock (no timer per request): connect
+ * timeout until connected, then the request's headersTimeout until the response head (pushed
+ * back while a request body is still being written), then bodyTimeout between body chunks
+ * (none while the handler has paused the response), then the idle timeout while pooled.
  */
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { hasControl } from '../http-syntax.js';
+import { type DeadlineHolder, upstreamClock } from './deadline-clock.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
   type UpstreamController,
@@ -48,7 +49,7 @@ export interface ConnectionOwner {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
-export class UpstreamConnection implements ResponseListener, UpstreamController {
+export class UpstreamConnection implements ResponseListener, UpstreamController, DeadlineHolder {
   private readonly socket: Socket;
   private readonly parser: ResponseParser;
   private handler: UpstreamHandler | undefined = undefined;
@@ -61,6 +62,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
   private idleMs: number;
   private served = 0;
   private gone = false;
+  /** When the current timeout fires (performance.now() ms), 0 for none. */
+  private deadline = 0;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -79,13 +82,13 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
       : connectTcp({ host: settings.host, port: settings.port });
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.setTimeout(settings.connectTimeoutMs);
+    this.deadline = performance.now() + settings.connectTimeoutMs;
+    upstreamClock.watch(this);
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error) => this.onSocketError(err));
     socket.on('close', () => this.onClose());
-    socket.on('timeout', () => this.onTimeout());
   }
 
   /** False once the connection closed or is closing. */
@@ -107,7 +110,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
       this.fail(new UpstreamError(UpstreamErrorCode.invalidRequest, 'invalid request line'));
       return;
     }
-    if (this.connected) this.socket.setTimeout(request.headersTimeout);
+    if (this.connected) this.deadline = performance.now() + request.headersTimeout;
     const body = request.body;
     const h = request.headers;
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
@@ -147,7 +150,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
     } else {
       if (declared === undefined) head += 'transfer-encoding: chunked\r\n';
       socket.write(`${head}\r\n`, 'latin1');
-      void this.pump(handler, body, declared);
+      void this.pump(handler, request.headersTimeout, body, declared);
     }
   }
 
@@ -167,13 +170,13 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
   pause(): void {
     this.socket.pause();
     // Our own backpressure is no upstream stall: the body timeout waits while paused.
-    if (this.handler !== undefined && this.parser.headSeen) this.socket.setTimeout(0);
+    if (this.handler !== undefined && this.parser.headSeen) this.deadline = 0;
   }
 
   resume(): void {
     this.socket.resume();
     if (this.handler !== undefined && this.parser.headSeen) {
-      this.socket.setTimeout(this.settings.bodyTimeoutMs);
+      this.deadline = performance.now() + this.settings.bodyTimeoutMs;
     }
   }
 
@@ -187,7 +190,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
   onHead(status: number, headers: Record<string, string | string[]>): void {
     const hint = keepAliveHintMs(headers);
     if (hint !== undefined) this.idleMs = Math.max(0, Math.min(this.idleMs, hint - 1000));
-    this.socket.setTimeout(this.settings.bodyTimeoutMs);
+    this.deadline = performance.now() + this.settings.bodyTimeoutMs;
     this.handler?.onResponseStart(this, status, headers);
   }
 
@@ -208,9 +211,9 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
   private onConnect(): void {
     this.connected = true;
     const request = this.request;
-    this.socket.setTimeout(
-      this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs,
-    );
+    this.deadline =
+      performance.now() +
+      (this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs);
   }
 
   private onData(chunk: Buffer): void {
@@ -221,6 +224,9 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
       return;
     }
     this.responseBytes = true;
+    if (this.deadline !== 0 && this.parser.headSeen) {
+      this.deadline = performance.now() + this.settings.bodyTimeoutMs;
+    }
     try {
       this.parser.execute(chunk);
     } catch (err) {
@@ -246,7 +252,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
     this.served++;
     const reusable = this.keepAlive && this.requestSent && this.usable && this.idleMs > 0;
     if (reusable) {
-      this.socket.setTimeout(this.idleMs);
+      this.deadline = performance.now() + this.idleMs;
       this.socket.resume(); // in case the exchange paused it at the very end
     } else {
       this.gone = true;
@@ -283,10 +289,19 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
 
   private onClose(): void {
     this.gone = true;
+    this.deadline = 0;
+    upstreamClock.unwatch(this);
     if (this.handler !== undefined) {
       this.closedEarly(new UpstreamError(UpstreamErrorCode.closed, 'upstream connection closed'));
     }
     this.owner.removed(this);
+  }
+
+  checkDeadline(now: number): void {
+    if (this.deadline !== 0 && now >= this.deadline) {
+      this.deadline = 0;
+      this.onTimeout();
+    }
   }
 
   private onTimeout(): void {
@@ -345,6 +360,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
   /** Streams a request body: raw with a declared length (checked), chunked otherwise. */
   private async pump(
     handler: UpstreamHandler,
+    headersTimeout: number,
     body: AsyncIterable<Buffer>,
     declared: number | undefined,
   ): Promise<void> {
@@ -371,6 +387,10 @@ export class UpstreamConnection implements ResponseListener, UpstreamController 
           flushed = socket.write(chunk);
         }
         if (!flushed) await drained(socket);
+        // The head may only be awaited once the body is out: writing counts as progress.
+        if (this.handler === handler && !this.parser.headSeen) {
+          this.deadline = performance.now() + headersTimeout;
+        }
       }
       if (this.handler !== handler) return;
       if (declared !== undefined && sent !== declared) {
