@@ -4,7 +4,7 @@
  */
 
 /** RFC 9110 token characters. */
-const TOKEN_CHAR = new Uint8Array(128);
+export const TOKEN_CHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~") TOKEN_CHAR[c.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) TOKEN_CHAR[c] = 1;
 for (let c = 65; c <= 90; c++) TOKEN_CHAR[c] = 1;

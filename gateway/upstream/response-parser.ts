@@ -13,7 +13,7 @@
  * Body chunks handed to the listener are views of the socket's buffers (no copies).
  */
 
-import { hasControl, isToken } from '../http-syntax.js';
+import { TOKEN_CHAR } from '../http-syntax.js';
 
 export interface ResponseListener {
   /** The final response head; names are lower-case, repeated fields become arrays. */
@@ -30,8 +30,6 @@ export class ResponseParseError extends Error {
 const HEAD_END = Buffer.from('\r\n\r\n');
 const MAX_CHUNK_LINE = 1024;
 const MAX_TRAILER_BYTES = 16_384;
-/** Reason phrase: HTAB, SP, VCHAR, obs-text (no control characters). */
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 /** Chunk extensions are passed over, but may not hold control characters either. */
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 
@@ -207,14 +205,18 @@ export class ResponseParser {
       return -1;
     }
     if (end - at > this.maxHeadBytes) throw new ResponseParseError('response head too large');
-    const lines = buf.toString('latin1', at, end).split('\r\n');
-    const m = STATUS_LINE.exec(lines[0]!);
-    if (m === null) throw new ResponseParseError('invalid status line');
-    const http10 = m[1] === '0';
-    const status = Number(m[2]);
-    // No prototype: a field named `__proto__` or `constructor` is just a field.
-    const headers: Record<string, string | string[]> = Object.create(null);
-    for (let i = 1; i < lines.length; i++) field(lines[i]!, headers);
+    const text = buf.toString('latin1', at, end);
+    let eol = text.indexOf('\r\n');
+    if (eol < 0) eol = text.length;
+    const status = statusOf(text, eol);
+    const http10 = text.charCodeAt(7) === 48;
+    const headers = new HeaderFields();
+    for (let from = eol + 2; from < text.length; ) {
+      let to = text.indexOf('\r\n', from);
+      if (to < 0) to = text.length;
+      fieldAt(text, from, to, headers);
+      from = to + 2;
+    }
     const next = end + 4;
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch');
@@ -270,28 +272,105 @@ export class ResponseParser {
  * Parses a header or trailer field line (`name: value`, no obs-fold); adds it to `headers`
  * (lower-case name, repeats become arrays) unless that is undefined (trailers are dropped).
  */
+/**
+ * Response header fields by lower-case name. Objects of this constructor have a prototype with
+ * no properties and no prototype of its own, so `__proto__`, `constructor` or `toString` are
+ * plain field names — and unlike Object.create(null) objects they stay in V8's fast mode.
+ */
+const HeaderFields = function HeaderFields(): void {} as unknown as new () => Record<
+  string,
+  string | string[]
+>;
+HeaderFields.prototype = Object.create(null) as object;
+
+/** Validates a trailer field line (trailers are checked, not kept). */
 function field(line: string, headers: Record<string, string | string[]> | undefined): void {
-  const colon = line.indexOf(':');
-  if (colon <= 0) throw new ResponseParseError('invalid header line');
-  const rawName = line.slice(0, colon);
-  if (!isToken(rawName)) throw new ResponseParseError('invalid header name');
+  fieldAt(line, 0, line.length, headers);
+}
+
+/**
+ * Parses the field line `text[from, to)` into `headers` (when given): a token name, a colon,
+ * a value without control characters (tabs allowed) with SP/HTAB trimmed at both ends.
+ */
+function fieldAt(
+  text: string,
+  from: number,
+  to: number,
+  headers: Record<string, string | string[]> | undefined,
+): void {
+  let colon = -1;
+  let upper = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 58) {
+      colon = i;
+      break;
+    }
+    if (c >= 128 || TOKEN_CHAR[c] === 0) throw new ResponseParseError('invalid header name');
+    if (c >= 65 && c <= 90) upper = true;
+  }
+  if (colon <= from) throw new ResponseParseError('invalid header line');
   // Optional whitespace is SP and HTAB only (String#trim would also eat control characters).
-  let from = colon + 1;
-  let to = line.length;
-  while (from < to && (line.charCodeAt(from) === 32 || line.charCodeAt(from) === 9)) from++;
-  while (to > from && (line.charCodeAt(to - 1) === 32 || line.charCodeAt(to - 1) === 9)) to--;
-  const value = line.slice(from, to);
-  if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
+  let a = colon + 1;
+  let b = to;
+  while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
+  while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
+  for (let i = a; i < b; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 9) || c === 0x7f) throw new ResponseParseError('invalid header value');
+  }
   if (headers === undefined) return;
-  const name = rawName.toLowerCase();
+  const rawName = text.slice(from, colon);
+  const name = upper ? rawName.toLowerCase() : rawName;
+  const value = text.slice(a, b);
   const prev = headers[name];
   if (prev === undefined) headers[name] = value;
   else if (typeof prev === 'string') headers[name] = [prev, value];
   else prev.push(value);
 }
 
+/** The status code of the status line `text[0, eol)`; throws when the line is malformed. */
+function statusOf(text: string, eol: number): number {
+  // HTTP/1.x SP 3DIGIT [SP reason]
+  if (
+    eol < 12 ||
+    !text.startsWith('HTTP/1.', 0) ||
+    (text.charCodeAt(7) !== 48 && text.charCodeAt(7) !== 49) ||
+    text.charCodeAt(8) !== 32
+  ) {
+    throw new ResponseParseError('invalid status line');
+  }
+  const d0 = text.charCodeAt(9) - 48;
+  const d1 = text.charCodeAt(10) - 48;
+  const d2 = text.charCodeAt(11) - 48;
+  if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
+    throw new ResponseParseError('invalid status line');
+  }
+  if (eol > 12) {
+    if (text.charCodeAt(12) !== 32) throw new ResponseParseError('invalid status line');
+    // Reason phrase: HTAB, SP, VCHAR, obs-text (no control characters).
+    for (let i = 13; i < eol; i++) {
+      const c = text.charCodeAt(i);
+      if ((c < 0x20 && c !== 9) || c === 0x7f || c > 0xff) {
+        throw new ResponseParseError('invalid status line');
+      }
+    }
+  }
+  return d0 * 100 + d1 * 10 + d2;
+}
+
 /** One Content-Length (repeats allowed only when all equal), digits only. */
 function contentLength(value: string | string[]): number {
+  if (typeof value === 'string' && value.length > 0 && value.length <= 15) {
+    let n = 0;
+    let i = 0;
+    for (; i < value.length; i++) {
+      const c = value.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      n = n * 10 + c;
+    }
+    if (i === value.length) return n;
+  }
   const parts = (typeof value === 'string' ? value : value.join(',')).split(',');
   let length = -1;
   for (const p of parts) {
@@ -307,6 +386,8 @@ function contentLength(value: string | string[]): number {
 
 function connectionKeepsAlive(value: string | string[] | undefined, http10: boolean): boolean {
   if (value === undefined) return !http10;
+  if (value === 'keep-alive' || value === 'Keep-Alive') return true;
+  if (value === 'close' || value === 'Close') return false;
   const tokens = (typeof value === 'string' ? value : value.join(',')).toLowerCase().split(',');
   let keepAlive = !http10;
   for (const t of tokens) {
