@@ -7,6 +7,7 @@ import {
   encode,
   encodeError,
   encodeTrusted,
+  type Instance,
   isRosterError,
   Limits,
   type MessageOf,
@@ -198,7 +199,8 @@ t.test('ReusableEncoder: one buffer reused, messages of the shared encoder untou
   const before = encodeTrusted('clusterInfoRequest', {});
   const beforeCopy = Buffer.from(before);
   const first = enc.encode('snapshotReply', page(2000));
-  t.equal(decodeAs(first, 'snapshotReply').tombstones.length, 2000);
+  t.same(decodeAs(first, 'snapshotReply'), page(2000), 'decodes to what was encoded');
+  t.same(raw.unpack(first), [PROTOCOL_VERSION, 'snapshotReply', page(2000)], 'by any msgpackr');
   const grown = enc.capacity;
   t.ok(grown >= first.byteLength, 'the buffer grew to fit the page');
   t.ok(grown < first.byteLength * 2, 'not to 4× the page');
@@ -215,5 +217,48 @@ t.test('ReusableEncoder: one buffer reused, messages of the shared encoder untou
   t.throws(() => enc.encode('snapshotReply', page(2000), { maxBytes: 100 }), /too large|bytes/);
   enc.release();
   t.equal(enc.capacity, 0);
+  t.end();
+});
+
+t.test('ReusableEncoder writes each record shape once: smaller, same content', (t) => {
+  const enc = new ReusableEncoder();
+  const inst = (i: number): Instance => ({
+    id: `i-${i}`,
+    service: 'svc-a',
+    host: '10.0.0.1',
+    port: 80,
+    tags: i % 2 ? ['x'] : [],
+    meta: (i % 3 ? { az: `az-${i % 3}` } : {}) as Record<string, string>,
+    weight: 1,
+    status: 'passing' as const,
+    sessionId: 's-1',
+    ownerNode: 'n1',
+    registeredAt: 1_700_000_000_000,
+    hlc: 3_400_000_000_000 + i,
+    ...(i % 5 ? { zone: 'z1' } : {}),
+  });
+  const body: MessageOf<'snapshotReply'> = {
+    instances: Array.from({ length: 500 }, (_, i) => inst(i)),
+    sessions: [],
+    tombstones: [],
+    revisions: [],
+    vector: [['n1', 1, 500]],
+    next: 'abc:500',
+  };
+  const plain = encodeTrusted('snapshotReply', body);
+  const compact = enc.encode('snapshotReply', body);
+  t.ok(
+    compact.byteLength < plain.byteLength * 0.7,
+    `${compact.byteLength} < 0.7 × ${plain.byteLength}`,
+  );
+  t.same(decodeAs(compact, 'snapshotReply'), decodeAs(plain, 'snapshotReply'));
+  // a later message with other shapes does not depend on the earlier one's definitions
+  const other: MessageOf<'snapshotReply'> = { ...body, instances: [inst(1)], next: undefined };
+  delete other.next;
+  t.same(raw.unpack(enc.encode('snapshotReply', other)), [
+    PROTOCOL_VERSION,
+    'snapshotReply',
+    other,
+  ]);
   t.end();
 });
