@@ -140,6 +140,10 @@ export interface UpstreamConfig {
   readonly bodyTimeoutMs?: number;
   /** Verify upstream TLS certificates (default true). */
   readonly rejectUnauthorized?: boolean;
+  /** Longest an idle keep-alive connection is kept (default 4000 ms; less when the upstream announces less). */
+  readonly idleTimeoutMs?: number;
+  /** Largest upstream response head (default 65536 bytes); larger ones fail with 502. */
+  readonly maxHeadBytes?: number;
 }
 
 /** Pool settings for every upstream pool (restart to change). */

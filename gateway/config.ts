@@ -397,6 +397,8 @@ function parseUpstream(value: unknown): UpstreamConfig {
     'connectTimeoutMs',
     'bodyTimeoutMs',
     'rejectUnauthorized',
+    'idleTimeoutMs',
+    'maxHeadBytes',
   ]);
   const out: { -readonly [K in keyof UpstreamConfig]: UpstreamConfig[K] } = optionalInts(
     m,
@@ -405,6 +407,8 @@ function parseUpstream(value: unknown): UpstreamConfig {
       connections: [1, 65_536],
       connectTimeoutMs: [1, 600_000],
       bodyTimeoutMs: [1, 3_600_000],
+      idleTimeoutMs: [1, 600_000],
+      maxHeadBytes: [1024, 1_048_576],
     },
   );
   if (m.rejectUnauthorized !== undefined) {

@@ -308,6 +308,8 @@ const mistakes: [string, unknown, string, RegExp?][] = [
     base({ routes: [route({ plugins: JSON.parse('{"cors":{"__proto__":{"x":1}}}') })] }),
     'routes[0].plugins.cors.__proto__',
   ],
+  ['upstream idle timeout 0', base({ upstream: { idleTimeoutMs: 0 } }), 'upstream.idleTimeoutMs'],
+  ['upstream head limit', base({ upstream: { maxHeadBytes: 100 } }), 'upstream.maxHeadBytes'],
   [
     'too many hosts',
     base({
@@ -329,6 +331,18 @@ t.test('every mistake names its key', async (t) => {
     );
     if (message) t.match(err.message, message, `${what}: message`);
   }
+});
+
+t.test('the upstream section keeps its connection settings', async (t) => {
+  const upstream = {
+    connections: 64,
+    connectTimeoutMs: 500,
+    bodyTimeoutMs: 30_000,
+    rejectUnauthorized: false,
+    idleTimeoutMs: 2000,
+    maxHeadBytes: 8192,
+  };
+  t.same(validateConfig(base({ upstream })).upstream, upstream);
 });
 
 t.test('routes are bounded', async (t) => {
