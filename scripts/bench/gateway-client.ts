@@ -15,7 +15,7 @@ const args = process.argv.slice(2);
 const rounds = intArg(args, '--rounds', 3);
 const seconds = intArg(args, '--seconds', 8);
 const connections = intArg(args, '--connections', 50);
-const VARIANTS = ['agent', 'undici-request', 'undici-dispatch', 'roster'] as const;
+const VARIANTS = ['agent', 'undici-request', 'undici-dispatch', 'roster', 'edge', 'net'] as const;
 const script = new URL('./proxy-variants.ts', import.meta.url).pathname;
 const upstreamScript = new URL('./http-upstream.ts', import.meta.url).pathname;
 

@@ -8,11 +8,28 @@
  *
  * Variants: `agent` (node:http request + keep-alive Agent), `undici-request` (undici 7
  * Pool.request), `undici-dispatch` (undici 7 Pool.dispatch with a raw handler), `roster` (the
- * gateway's own client, gateway/upstream/UpstreamPool, with the same raw handler). Prints
+ * gateway's own client, gateway/upstream/UpstreamPool, with the same raw handler), `edge` (the
+ * gateway's edge in front of `roster`: bodiless requests skip node:http), `net` (a floor: bare
+ * sockets passing heads through, no HTTP checks — what the socket layer alone costs). Prints
  * `{"port":N}` once listening.
  */
-import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import {
+  connect as connectNet,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { Pool } from 'undici';
+import { Edge } from '../../gateway/edge/edge.js';
+import type { EdgeRequest, EdgeResponse } from '../../gateway/edge/edge-response.js';
 import { UpstreamPool } from '../../gateway/upstream/pool.js';
 import { intArg, stringArg } from './util.js';
 
@@ -167,19 +184,114 @@ function rosterHandler(): (req: IncomingMessage, res: ServerResponse) => void {
   };
 }
 
-const handler =
-  variant === 'agent'
-    ? agentHandler()
-    : variant === 'undici-request'
-      ? undiciRequestHandler()
-      : variant === 'undici-dispatch'
-        ? undiciDispatchHandler()
-        : variant === 'roster'
-          ? rosterHandler()
-          : undefined;
-if (handler === undefined) throw new Error(`unknown variant ${variant}`);
+/** The gateway's edge in front of the same node:http server (bodiless requests skip node:http). */
+class EdgeDispatchHandler {
+  constructor(private readonly res: EdgeResponse) {}
+  onRequestStart(): void {}
+  onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+  ): void {
+    const h: string[] = [];
+    for (const k in headers) {
+      if (k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding') continue;
+      const v = headers[k]!;
+      if (typeof v === 'string') h.push(k, v);
+      else for (const x of v) h.push(k, x);
+    }
+    this.res.writeHead(statusCode, h);
+    this.res.once('drain', () => controller.resume());
+  }
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (!this.res.write(chunk)) controller.pause();
+  }
+  onResponseEnd(): void {
+    this.res.end();
+  }
+  onResponseError(): void {
+    if (!this.res.headersSent) this.res.statusCode = 502;
+    this.res.end();
+  }
+}
 
-const server = createServer({ keepAliveTimeout: 60_000 }, handler);
+function installEdge(server: Server): void {
+  const pool = new UpstreamPool(
+    { host: '127.0.0.1', port: upstream, tls: false },
+    { connections: CONNECTIONS },
+  );
+  const limits = { maxHeaderBytes: 16_384, headersTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000 };
+  new Edge(server, false, limits, (req: EdgeRequest, res: EdgeResponse) => {
+    pool.dispatch(
+      {
+        method: req.method,
+        path: req.url,
+        headers: stripHop(req.rawHeaders),
+        body: null,
+        headersTimeout: 30_000,
+      },
+      new EdgeDispatchHandler(res),
+    );
+  });
+}
+
+/**
+ * A floor, not a proxy to ship: bare `net` sockets, request and response heads found by their
+ * CRLFCRLF and passed through with almost no checks (bodiless requests, Content-Length
+ * responses only). What Node's socket layer alone costs per proxied request.
+ */
+function startNetFloor(): NetServer {
+  const idle: Socket[] = [];
+  const END = Buffer.from('\r\n\r\n');
+  return createNetServer((client) => {
+    client.setNoDelay(true);
+    client.on('error', () => undefined);
+    client.on('data', (data: Buffer) => {
+      const end = data.indexOf(END);
+      if (end < 0) return client.destroy();
+      const up = idle.pop() ?? connectNet(upstream, '127.0.0.1').setNoDelay(true);
+      up.removeAllListeners('data');
+      up.removeAllListeners('error');
+      up.on('error', () => client.destroy());
+      let remaining = -1;
+      up.on('data', (chunk: Buffer) => {
+        if (remaining < 0) {
+          const e = chunk.indexOf(END);
+          const m = /content-length: *(\d+)/i.exec(chunk.toString('latin1', 0, e));
+          remaining = Number(m?.[1] ?? 0) - (chunk.length - e - 4);
+        } else {
+          remaining -= chunk.length;
+        }
+        client.write(chunk);
+        if (remaining <= 0) {
+          up.removeAllListeners('data');
+          idle.push(up);
+        }
+      });
+      up.write(data);
+    });
+  });
+}
+
+const handler =
+  variant === 'edge'
+    ? rosterHandler()
+    : variant === 'net'
+      ? undefined
+      : variant === 'agent'
+        ? agentHandler()
+        : variant === 'undici-request'
+          ? undiciRequestHandler()
+          : variant === 'undici-dispatch'
+            ? undiciDispatchHandler()
+            : variant === 'roster'
+              ? rosterHandler()
+              : undefined;
+if (handler === undefined && variant !== 'net') throw new Error(`unknown variant ${variant}`);
+
+const server: Server | NetServer =
+  handler === undefined ? startNetFloor() : createServer({ keepAliveTimeout: 60_000 }, handler);
+if (variant === 'edge') installEdge(server as Server);
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(
