@@ -6,7 +6,12 @@
  *
  * Timeouts: the socket's inactivity timer (keep-alive idle time; re-armed by Node on every read
  * and write) closes idle connections; a head that takes longer than the headers timeout to
- * arrive gets 408.
+ * arrive gets 408 (while a head is partial, the inactivity timer runs on the headers timeout, so
+ * silence is caught too).
+ *
+ * A client that half-closes (FIN) is treated as Node's server treats it (httpAllowHalfOpen
+ * off): the exchange in progress is abandoned and the connection closed. While an exchange
+ * runs, reading stops once more than a head's worth of pipelined bytes waits.
  */
 import type { Socket } from 'node:net';
 import { rawErrorResponse } from '../responses.js';
@@ -41,12 +46,15 @@ export class EdgeConnection implements ResponseSink {
   private released = false;
 
   private readonly onData = (chunk: Buffer): void => {
-    this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    const pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = pending;
     if (this.current === undefined) this.serveNext();
+    else if (pending.length > this.owner.limits.maxHeaderBytes) this.socket.pause();
   };
   private readonly onDrain = (): void => this.current?.drained();
   private readonly onTimeout = (): void => this.timedOut();
   private readonly onClose = (): void => this.closed();
+  private readonly onEnd = (): void => this.ended();
   private readonly onError = (): void => {
     // 'close' follows; the exchange hears of it there.
   };
@@ -65,6 +73,7 @@ export class EdgeConnection implements ResponseSink {
     socket.on('drain', this.onDrain);
     socket.on('timeout', this.onTimeout);
     socket.on('close', this.onClose);
+    socket.on('end', this.onEnd);
     socket.on('error', this.onError);
   }
 
@@ -92,6 +101,7 @@ export class EdgeConnection implements ResponseSink {
       this.scheduled = true;
       process.nextTick(this.serveScheduled);
     }
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   abandoned(response: EdgeResponse): void {
@@ -110,15 +120,25 @@ export class EdgeConnection implements ResponseSink {
     const head = readRequestHead(buf, limits.maxHeaderBytes);
     if (head === INCOMPLETE) {
       const now = performance.now();
-      if (this.headStartedAt === 0) this.headStartedAt = now;
-      else if (now - this.headStartedAt > limits.headersTimeoutMs) this.refuseSlowHead();
+      if (this.headStartedAt === 0) {
+        this.headStartedAt = now;
+        // Silence from here on is the head's: time it with the headers timeout.
+        if (limits.headersTimeoutMs !== limits.keepAliveTimeoutMs) {
+          this.socket.setTimeout(limits.headersTimeoutMs);
+        }
+      } else if (now - this.headStartedAt > limits.headersTimeoutMs) this.refuseSlowHead();
       return;
     }
     if (head === FALLBACK) {
       this.handOff();
       return;
     }
-    this.headStartedAt = 0;
+    if (this.headStartedAt !== 0) {
+      this.headStartedAt = 0;
+      if (limits.headersTimeoutMs !== limits.keepAliveTimeoutMs) {
+        this.socket.setTimeout(limits.keepAliveTimeoutMs);
+      }
+    }
     this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
     const socket = this.socket;
     const res = new EdgeResponse(socket, this, head.method, head.keepAlive && !this.owner.closing);
@@ -134,6 +154,8 @@ export class EdgeConnection implements ResponseSink {
 
   private refuseSlowHead(): void {
     this.pending = undefined;
+    // Whatever the client sends after this is not read as a request.
+    this.socket.off('data', this.onData);
     this.socket.end(rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT'));
     this.socket.destroySoon();
   }
@@ -144,6 +166,7 @@ export class EdgeConnection implements ResponseSink {
     socket.off('drain', this.onDrain);
     socket.off('timeout', this.onTimeout);
     socket.off('close', this.onClose);
+    socket.off('end', this.onEnd);
     socket.off('error', this.onError);
     socket.setTimeout(0);
     socket.pause();
@@ -153,6 +176,14 @@ export class EdgeConnection implements ResponseSink {
     this.release();
     this.owner.fallback(socket);
     socket.resume();
+  }
+
+  /** The client half-closed: like Node's server, abandon what it asked for and close. */
+  private ended(): void {
+    this.pending = undefined;
+    const current = this.current;
+    if (current !== undefined) current.destroy();
+    else this.socket.end();
   }
 
   private closed(): void {

@@ -1,0 +1,890 @@
+/**
+ * The gateway's edge (gateway/edge/) end to end, on the wire: a real nats-server, a registry
+ * node, upstream node:http servers this file controls, and raw TCP/TLS client sockets, so
+ * framing, keep-alive, pipelining, the hand-off to Node's server, timeouts, backpressure,
+ * client aborts and graceful shutdown are seen exactly as a client sees them.
+ *
+ * Which path served a response is visible on the wire: Node's server adds `Keep-Alive:
+ * timeout=…` to keep-alive responses, the edge does not.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import t from 'tap';
+import { MetricsRegistry } from '../../transport/metrics.js';
+import { eventually } from '../helpers/eventually.js';
+import {
+  route,
+  simpleTable,
+  startGateway,
+  startRegistry,
+  startUpstream,
+  type Upstream,
+} from '../helpers/gateway-harness.js';
+import { promSum } from '../helpers/watch-log.js';
+
+const H = 'Host: gw.test\r\n';
+const WAIT_MS = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// A raw HTTP/1.1 client: writes bytes, parses responses strictly off the wire.
+
+interface WireResponse {
+  readonly status: number;
+  /** Lower-case names; repeated names joined with ', '. */
+  readonly headers: Record<string, string>;
+  readonly head: string;
+  readonly body: Buffer;
+  /** The body as framed on the wire (chunked encoding included). */
+  readonly wireBody: Buffer;
+  readonly chunked: boolean;
+}
+
+class WireError extends Error {}
+
+/** Parses one response from the start of `buf`: undefined when it is not all there yet. */
+function parseResponse(
+  buf: Buffer,
+  method: string,
+  ended: boolean,
+): { response: WireResponse; used: number } | undefined {
+  const end = buf.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  const head = buf.toString('latin1', 0, end);
+  const lines = head.split('\r\n');
+  const m = /^HTTP\/1\.1 (\d{3}) .*$/.exec(lines[0]!);
+  if (!m) throw new WireError(`bad status line ${JSON.stringify(lines[0])}`);
+  const status = Number(m[1]);
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new WireError(`bad header line ${JSON.stringify(line)}`);
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  const start = end + 4;
+  const done = (bodyEnd: number, body: Buffer, chunked: boolean) => ({
+    response: {
+      status,
+      headers,
+      head,
+      body,
+      wireBody: buf.subarray(start, bodyEnd),
+      chunked,
+    },
+    used: bodyEnd,
+  });
+  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) {
+    return done(start, Buffer.alloc(0), false);
+  }
+  if (headers['transfer-encoding'] !== undefined) {
+    if (headers['transfer-encoding'] !== 'chunked') throw new WireError('unexpected coding');
+    if (headers['content-length'] !== undefined) throw new WireError('chunked with a length');
+    const parts: Buffer[] = [];
+    let at = start;
+    for (;;) {
+      const eol = buf.indexOf('\r\n', at);
+      if (eol < 0) return undefined;
+      const sizeText = buf.toString('latin1', at, eol);
+      if (!/^[0-9a-f]+$/i.test(sizeText)) throw new WireError(`bad chunk size ${sizeText}`);
+      const size = Number.parseInt(sizeText, 16);
+      if (size === 0) {
+        if (buf.length < eol + 4) return undefined;
+        if (buf.toString('latin1', eol + 2, eol + 4) !== '\r\n') throw new WireError('trailers');
+        return done(eol + 4, Buffer.concat(parts), true);
+      }
+      if (buf.length < eol + 2 + size + 2) return undefined;
+      parts.push(buf.subarray(eol + 2, eol + 2 + size));
+      if (buf.toString('latin1', eol + 2 + size, eol + 4 + size) !== '\r\n') {
+        throw new WireError('chunk not followed by CRLF');
+      }
+      at = eol + 4 + size;
+    }
+  }
+  const cl = headers['content-length'];
+  if (cl !== undefined) {
+    const n = Number(cl);
+    if (buf.length < start + n) return undefined;
+    return done(start + n, buf.subarray(start, start + n), false);
+  }
+  if (!ended) return undefined;
+  return done(buf.length, buf.subarray(start), false);
+}
+
+class Wire {
+  private buf = Buffer.alloc(0);
+  private more: Buffer[] = [];
+  private wake: (() => void) | undefined;
+  ended = false;
+  closed = false;
+  readonly closedAt: Promise<number>;
+
+  constructor(readonly socket: Duplex) {
+    socket.on('data', (d: Buffer) => {
+      this.more.push(d);
+      this.wake?.();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake?.();
+    });
+    socket.on('error', () => undefined);
+    this.closedAt = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.closed = true;
+        this.ended = true;
+        this.wake?.();
+        resolve(Date.now());
+      }),
+    );
+  }
+
+  static async tcp(port: number): Promise<Wire> {
+    const socket = tcpConnect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new Wire(socket);
+  }
+
+  /** Bytes received and not yet parsed as responses. */
+  get buffered(): number {
+    return this.buf.length + this.more.reduce((n, b) => n + b.length, 0);
+  }
+
+  write(bytes: string | Buffer): void {
+    this.socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  }
+
+  /** The next whole response (parsed for a request with `method`). */
+  async response(method = 'GET', timeoutMs = WAIT_MS): Promise<WireResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.more.length > 0) {
+        this.buf = Buffer.concat([this.buf, ...this.more]);
+        this.more = [];
+      }
+      const parsed = parseResponse(this.buf, method, this.ended);
+      if (parsed !== undefined) {
+        this.buf = this.buf.subarray(parsed.used);
+        return parsed.response;
+      }
+      if (this.ended) {
+        throw new WireError(`connection ended with ${this.buf.length} unparsed bytes`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new WireError(`no whole response within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** Resolves with the time the connection closed; rejects when it stays open `timeoutMs`. */
+  async closes(timeoutMs = WAIT_MS): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new WireError(`still open after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.closedAt, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+function get(path: string, extra = ''): string {
+  return `GET ${path} HTTP/1.1\r\n${H}${extra}\r\n`;
+}
+
+/** A chunked request body in two chunks. */
+function chunkedPost(path: string, body: string): string {
+  const a = body.slice(0, 5);
+  const b = body.slice(5);
+  return (
+    `POST ${path} HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n` +
+    `${a.length.toString(16)}\r\n${a}\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`
+  );
+}
+
+/** Who served a keep-alive response: Node's server adds a Keep-Alive header, the edge not. */
+function servedBy(r: WireResponse): 'edge' | 'node' {
+  return r.headers['keep-alive'] === undefined ? 'edge' : 'node';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream behaviour, by path.
+
+const BIG_BYTES = 32 * 1024 * 1024;
+const BIG_CHUNK = 64 * 1024;
+
+/** Deterministic bytes: the 64 KiB block `i` starts with its index. */
+function bigBlock(i: number): Buffer {
+  const b = Buffer.alloc(BIG_CHUNK, i % 251);
+  b.writeUInt32BE(i, 0);
+  return b;
+}
+
+interface UpstreamState {
+  /** For /hang: whether each response's 'close' came before it finished. */
+  hangClosed: boolean[];
+  /** For /big: bytes handed to res.write so far, and whether write() ever returned false. */
+  bigWritten: number;
+  bigFinished: boolean;
+  bigPushedBack: boolean;
+}
+
+function serve(up: Upstream, state: UpstreamState): void {
+  up.handler = (req: IncomingMessage, res: ServerResponse, body: string) => {
+    const url = new URL(req.url ?? '/', 'http://upstream');
+    switch (url.pathname) {
+      case '/echo': {
+        const out = JSON.stringify({
+          method: req.method,
+          url: req.url,
+          body,
+          headers: req.headers,
+        });
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(out),
+        });
+        res.end(out);
+        return;
+      }
+      case '/sink': {
+        const out = JSON.stringify({
+          length: Buffer.byteLength(body, 'latin1'),
+          sha256: createHash('sha256').update(body, 'latin1').digest('hex'),
+        });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(out);
+        return;
+      }
+      case '/slow':
+        setTimeout(
+          () => {
+            if (!res.destroyed) res.end(`slow ${url.searchParams.get('i') ?? ''}`);
+          },
+          Number(url.searchParams.get('ms') ?? 300),
+        ).unref();
+        return;
+      case '/chunked': {
+        res.writeHead(200, { 'content-type': 'text/plain' }); // no length: chunked upstream
+        res.write('alpha-');
+        setTimeout(() => {
+          res.write(Buffer.alloc(20_000, 'b'));
+          setTimeout(() => res.end('-omega'), 20);
+        }, 20);
+        return;
+      }
+      case '/empty-chunked':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end();
+        return;
+      case '/204':
+        res.writeHead(204, { 'x-kind': 'no-content' });
+        res.end();
+        return;
+      case '/304':
+        res.writeHead(304, { etag: '"v1"' });
+        res.end();
+        return;
+      case '/head':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '11' });
+        res.end(req.method === 'HEAD' ? undefined : 'hello world');
+        return;
+      case '/hang':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('partial');
+        res.on('close', () => state.hangClosed.push(!res.writableFinished));
+        return;
+      case '/big': {
+        state.bigWritten = 0;
+        state.bigFinished = false;
+        state.bigPushedBack = false;
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': String(BIG_BYTES),
+        });
+        let i = 0;
+        const pump = (): void => {
+          while (i * BIG_CHUNK < BIG_BYTES) {
+            const ok = res.write(bigBlock(i));
+            i++;
+            state.bigWritten += BIG_CHUNK;
+            if (!ok) {
+              state.bigPushedBack = true;
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end(() => {
+            state.bigFinished = true;
+          });
+        };
+        pump();
+        return;
+      }
+      default:
+        res.writeHead(404, { 'content-length': '0' });
+        res.end();
+    }
+  };
+}
+
+function bigDigest(): string {
+  const h = createHash('sha256');
+  for (let i = 0; i * BIG_CHUNK < BIG_BYTES; i++) h.update(bigBlock(i));
+  return h.digest('hex');
+}
+
+function makeCert(dir: string, cn: string): { cert: string; key: string } {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, `${cn}.key`),
+      '-out',
+      join(dir, `${cn}.pem`),
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=DNS:${cn}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  return {
+    cert: readFileSync(join(dir, `${cn}.pem`), 'utf8'),
+    key: readFileSync(join(dir, `${cn}.key`), 'utf8'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const HEADERS_TIMEOUT_MS = 600; // requestTimeoutMs below: headersTimeout = min(60000, it)
+const KEEP_ALIVE_MS = 2500;
+
+t.test('the edge on the wire', async (t) => {
+  const reg = await startRegistry(t);
+  const up = await startUpstream(t, 'edge-up');
+  const state: UpstreamState = {
+    hangClosed: [],
+    bigWritten: 0,
+    bigFinished: false,
+    bigPushedBack: false,
+  };
+  serve(up, state);
+  await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
+  const metrics = new MetricsRegistry();
+  const { port, gateway } = await startGateway(t, reg.url, simpleTable([route('api', 'api')]), {
+    metrics,
+    requestTimeoutMs: HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: KEEP_ALIVE_MS,
+  });
+  const wires: Wire[] = [];
+  const open = async (): Promise<Wire> => {
+    const w = await Wire.tcp(port);
+    wires.push(w);
+    return w;
+  };
+  t.teardown(() => {
+    for (const w of wires) w.destroy();
+  });
+
+  await t.test('keep-alive: many requests on one client socket', async (t) => {
+    const w = await open();
+    const before = promSum(metrics.render(), 'roster_gateway_requests_total', {
+      route: 'api',
+      status_class: '2xx',
+    });
+    const seenBefore = up.seen.length;
+    const urls: string[] = [];
+    const statuses = new Set<number>();
+    const paths = new Set<string>();
+    const connection = new Set<string | undefined>();
+    for (let i = 0; i < 50; i++) {
+      w.write(get(`/echo?i=${i}`));
+      const r = await w.response();
+      statuses.add(r.status);
+      urls.push((JSON.parse(r.body.toString()) as { url: string }).url);
+      paths.add(servedBy(r));
+      connection.add(r.headers.connection);
+    }
+    t.same([...statuses], [200]);
+    t.same(
+      urls,
+      Array.from({ length: 50 }, (_, i) => `/echo?i=${i}`),
+      'each response is for its request',
+    );
+    t.same([...paths], ['edge'], 'all served by the edge');
+    t.same([...connection], [undefined], 'no connection: close on kept-alive responses');
+    t.equal(w.closed, false, 'the socket stayed open');
+    t.equal(up.seen.length - seenBefore, 50, 'the upstream saw every request');
+    const after = promSum(metrics.render(), 'roster_gateway_requests_total', {
+      route: 'api',
+      status_class: '2xx',
+    });
+    t.equal(after - before, 50, 'roster_gateway_requests_total counts edge-served requests');
+  });
+
+  await t.test('x-request-id, Date, and forwarding headers', async (t) => {
+    const w = await open();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    w.write(
+      get(
+        '/echo',
+        `X-Request-Id: edge-req-1\r\nTraceparent: ${traceparent}\r\nX-Forwarded-For: 6.6.6.6\r\n`,
+      ),
+    );
+    const r = await w.response();
+    t.equal(r.status, 200);
+    t.equal(servedBy(r), 'edge');
+    t.equal(r.headers['x-request-id'], 'edge-req-1', 'a valid incoming request id is kept');
+    t.match(r.headers.date, /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    t.ok(Math.abs(Date.parse(r.headers.date!) - Date.now()) < 5000, 'Date is now');
+    const seen = JSON.parse(r.body.toString()).headers as Record<string, string>;
+    t.equal(seen['x-forwarded-for'], '127.0.0.1', 'the client claim is not trusted (0 hops)');
+    t.equal(seen['x-forwarded-proto'], 'http');
+    t.equal(seen['x-request-id'], 'edge-req-1');
+    t.match(seen.traceparent, /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    t.not(seen.traceparent, traceparent, 'the gateway continues the trace with its own span');
+    t.equal(seen.host, 'gw.test');
+
+    w.write(get('/echo'));
+    const fresh = await w.response();
+    t.match(fresh.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'a request id is made');
+    const seen2 = JSON.parse(fresh.body.toString()).headers as Record<string, string>;
+    t.match(seen2.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/, 'a new trace');
+    t.equal(seen2['x-request-id'], fresh.headers['x-request-id']);
+  });
+
+  await t.test('pipelining: three requests at once, three responses in order', async (t) => {
+    const w = await open();
+    w.write(get('/slow?ms=150&i=0') + get('/echo?i=1') + get('/chunked'));
+    const a = await w.response();
+    const b = await w.response();
+    const c = await w.response();
+    t.equal(a.body.toString(), 'slow 0', 'first: the slow one, still first');
+    t.equal(JSON.parse(b.body.toString()).url, '/echo?i=1', 'second');
+    t.equal(c.body.toString(), `alpha-${'b'.repeat(20_000)}-omega`, 'third, chunked, intact');
+    t.same([a, b, c].map(servedBy), ['edge', 'edge', 'edge']);
+    t.equal(w.buffered, 0, 'nothing else on the wire');
+    // Pipelined heads that arrive in pieces, the second split across writes.
+    const two = get('/echo?i=2') + get('/echo?i=3');
+    w.write(two.slice(0, 30));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    w.write(two.slice(30, two.length - 10));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    w.write(two.slice(two.length - 10));
+    t.equal(JSON.parse((await w.response()).body.toString()).url, '/echo?i=2');
+    t.equal(JSON.parse((await w.response()).body.toString()).url, '/echo?i=3');
+  });
+
+  await t.test('a bodiless GET, then a chunked POST (fallback), then a GET', async (t) => {
+    const w = await open();
+    w.write(get('/echo?step=1'));
+    const first = await w.response();
+    t.equal(first.status, 200);
+    t.equal(servedBy(first), 'edge', 'the GET is served by the edge');
+    const seenBefore = up.seen.length;
+    w.write(chunkedPost('/echo?step=2', 'hello, chunked world'));
+    const second = await w.response();
+    t.equal(second.status, 200);
+    t.equal(servedBy(second), 'node', 'the POST is served by Node’s server');
+    const echoed = JSON.parse(second.body.toString()) as { method: string; body: string };
+    t.equal(echoed.method, 'POST');
+    t.equal(echoed.body, 'hello, chunked world', 'the body arrived in full');
+    t.equal(up.seen[seenBefore]?.body, 'hello, chunked world', 'the upstream got the exact body');
+    w.write(get('/echo?step=3'));
+    const third = await w.response();
+    t.equal(JSON.parse(third.body.toString()).url, '/echo?step=3');
+    t.equal(servedBy(third), 'node', 'the connection stays with Node’s server');
+
+    // The same three written at once: the bytes after the GET are handed over untouched.
+    const w2 = await open();
+    w2.write(
+      get('/echo?p=1') + chunkedPost('/echo?p=2', 'pipelined body bytes') + get('/echo?p=3'),
+    );
+    const r1 = await w2.response();
+    const r2 = await w2.response();
+    const r3 = await w2.response();
+    t.equal(servedBy(r1), 'edge');
+    t.equal(JSON.parse(r1.body.toString()).url, '/echo?p=1');
+    t.equal(JSON.parse(r2.body.toString()).body, 'pipelined body bytes');
+    t.equal(JSON.parse(r3.body.toString()).url, '/echo?p=3');
+    t.same([r2, r3].map(servedBy), ['node', 'node']);
+  });
+
+  await t.test('HEAD, 204 and 304 responses have no body', async (t) => {
+    const w = await open();
+    w.write(`HEAD /head HTTP/1.1\r\n${H}\r\n`);
+    const head = await w.response('HEAD');
+    t.equal(head.status, 200);
+    t.equal(head.headers['content-length'], '11', 'the length of the GET body is kept');
+    t.equal(head.headers['transfer-encoding'], undefined);
+    w.write(get('/204'));
+    const noContent = await w.response();
+    t.equal(noContent.status, 204);
+    t.equal(noContent.headers['x-kind'], 'no-content');
+    t.equal(noContent.headers['transfer-encoding'], undefined, 'no chunked coding on a 204');
+    w.write(get('/304'));
+    const notModified = await w.response();
+    t.equal(notModified.status, 304);
+    t.equal(notModified.headers.etag, '"v1"');
+    t.equal(notModified.headers['transfer-encoding'], undefined, 'no chunked coding on a 304');
+    // Had any of them carried body bytes, they would be on the wire ahead of this response.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.equal(w.buffered, 0, 'no stray bytes after the bodiless responses');
+    w.write(get('/head'));
+    const full = await w.response();
+    t.equal(full.body.toString(), 'hello world', 'the next response parses cleanly');
+    t.same([head, noContent, notModified, full].map(servedBy), ['edge', 'edge', 'edge', 'edge']);
+  });
+
+  await t.test('an upstream response without a length arrives chunked', async (t) => {
+    const w = await open();
+    w.write(get('/chunked'));
+    const r = await w.response();
+    t.equal(r.status, 200);
+    t.equal(r.chunked, true, 'transfer-encoding: chunked');
+    t.equal(r.headers['content-length'], undefined);
+    t.equal(r.body.toString(), `alpha-${'b'.repeat(20_000)}-omega`, 'de-chunks to the body');
+    t.ok(r.wireBody.toString('latin1').endsWith('\r\n0\r\n\r\n'), 'ends with the last chunk');
+    w.write(get('/empty-chunked'));
+    const empty = await w.response();
+    t.equal(empty.chunked, true);
+    t.equal(empty.wireBody.toString('latin1'), '0\r\n\r\n', 'an empty body: just the last chunk');
+    w.write(get('/echo'));
+    t.equal((await w.response()).status, 200, 'the connection is still in sync');
+  });
+
+  await t.test('a large response to a slow reader arrives intact (backpressure)', async (t) => {
+    const w = await open();
+    // Read the head and about 1 MiB, then stop reading for a while.
+    w.socket.pause();
+    w.write(get('/big', 'Connection: close\r\n'));
+    const socket = w.socket;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    socket.removeAllListeners('data');
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      received += d.length;
+    });
+    socket.resume();
+    await eventually(() => received > 1024 * 1024, { what: '1 MiB received' });
+    socket.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const stalledAt = state.bigWritten;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.equal(
+      state.bigWritten,
+      stalledAt,
+      'the upstream is held back while the client reads nothing',
+    );
+    t.equal(
+      state.bigFinished,
+      false,
+      'the upstream has not finished: the gateway did not buffer it',
+    );
+    t.ok(state.bigPushedBack, 'the upstream saw backpressure');
+    // Now read slowly: short pauses every 2 MiB.
+    let nextPause = received + 2 * 1024 * 1024;
+    socket.on('data', () => {
+      if (received >= nextPause) {
+        nextPause += 2 * 1024 * 1024;
+        socket.pause();
+        setTimeout(() => socket.resume(), 15);
+      }
+    });
+    socket.resume();
+    await w.closes(30_000);
+    const all = Buffer.concat(chunks);
+    const end = all.indexOf('\r\n\r\n');
+    const head = all.toString('latin1', 0, end);
+    t.match(head, /^HTTP\/1\.1 200 /);
+    t.match(head, new RegExp(`\\r\\ncontent-length: ${BIG_BYTES}\\r\\n`, 'i'));
+    const body = all.subarray(end + 4);
+    t.equal(body.length, BIG_BYTES, 'every byte');
+    t.equal(createHash('sha256').update(body).digest('hex'), bigDigest(), 'in order');
+    t.ok(state.bigFinished, 'the upstream finished');
+  });
+
+  await t.test('a client that disconnects mid-response aborts the upstream request', async (t) => {
+    const w = await open();
+    const closedBefore = state.hangClosed.length;
+    w.write(get('/hang'));
+    // The head and the first chunk arrive; then the client goes away.
+    await eventually(() => w.buffered > 0 && up.arrived.includes('GET /hang'), {
+      what: 'the start of the response',
+    });
+    t.equal(gateway.inFlight, 1, 'in flight while hanging');
+    w.destroy();
+    await eventually(() => state.hangClosed.length > closedBefore, {
+      what: 'the upstream response closed',
+    });
+    t.same(state.hangClosed.slice(closedBefore), [true], 'closed before it finished');
+    await eventually(() => gateway.inFlight === 0, { what: 'nothing in flight' });
+    const next = await open();
+    next.write(get('/echo?after=abort'));
+    t.equal((await next.response()).status, 200, 'the gateway keeps serving');
+  });
+
+  await t.test('Connection: close gets connection: close and the socket ends', async (t) => {
+    const w = await open();
+    w.write(get('/echo', 'Connection: close\r\n'));
+    const r = await w.response();
+    t.equal(r.status, 200);
+    t.equal(r.headers.connection, 'close');
+    await w.closes(2000);
+    t.pass('the gateway closed the connection');
+    // Requests pipelined after it are not served.
+    const w2 = await open();
+    const seenBefore = up.seen.length;
+    w2.write(get('/echo?i=last', 'Connection: close\r\n') + get('/echo?i=never'));
+    t.equal(JSON.parse((await w2.response()).body.toString()).url, '/echo?i=last');
+    await w2.closes(2000);
+    t.equal(w2.buffered, 0, 'no second response');
+    t.same(
+      up.seen.slice(seenBefore).map((s) => s.url),
+      ['/echo?i=last'],
+      'the upstream saw only the first',
+    );
+  });
+
+  await t.test('a client half-close is handled as Node’s server handles it', async (t) => {
+    // Idle: the gateway closes its side too, long before the keep-alive timeout.
+    const w = await open();
+    w.write(get('/echo?half=1'));
+    t.equal(JSON.parse((await w.response()).body.toString()).url, '/echo?half=1');
+    const endedAt = Date.now();
+    w.socket.end();
+    const closedAt = await w.closes(KEEP_ALIVE_MS);
+    t.ok(closedAt - endedAt < 1000, `closed at once (${closedAt - endedAt} ms)`);
+
+    // Mid-response: the exchange is abandoned and the upstream request aborted, on the edge
+    // (a GET) exactly as on Node's path (a POST with a body).
+    for (const [path, request] of [
+      ['edge', get('/hang?half=edge')],
+      ['node', `POST /hang?half=node HTTP/1.1\r\n${H}Content-Length: 4\r\n\r\nbody`],
+    ] as const) {
+      const closedBefore = state.hangClosed.length;
+      const c = await open();
+      c.write(request);
+      await eventually(() => c.buffered > 0, { what: `${path}: the start of the response` });
+      c.socket.end();
+      await c.closes(3000);
+      await eventually(() => state.hangClosed.length > closedBefore, {
+        what: `${path}: the upstream response closed`,
+      });
+      t.same(state.hangClosed.slice(closedBefore), [true], `${path}: upstream aborted`);
+      await eventually(() => gateway.inFlight === 0, { what: `${path}: nothing in flight` });
+    }
+  });
+
+  await t.test('pipelined bytes are not read ahead while a response is pending', async (t) => {
+    const size = 24 * 1024 * 1024;
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) body.write(`block ${i}`, i, 'latin1');
+    const head = `POST /sink HTTP/1.1\r\n${H}Content-Length: ${size}\r\n\r\n`;
+    // The gateway's side of the connection, to see how much it has read (the listener runs
+    // after the edge's own, and only records the socket).
+    const server = (gateway as unknown as { servers: Server[] }).servers[0]!;
+    let gatewaySide: Socket | undefined;
+    const record = (s: Socket) => {
+      gatewaySide = s;
+    };
+    server.on('connection', record);
+    t.teardown(() => server.off('connection', record));
+    const w = await open();
+    await eventually(() => gatewaySide, { what: 'the gateway side of the connection' });
+    w.write(get('/slow?ms=1200&i=first'));
+    w.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    const read = gatewaySide!.bytesRead;
+    t.ok(read < 1024 * 1024, `the gateway stopped reading (${read} bytes read)`);
+    const first = await w.response();
+    t.equal(first.body.toString(), 'slow first');
+    t.equal(servedBy(first), 'edge');
+    const second = await w.response('POST', 20_000);
+    t.equal(second.status, 200);
+    t.same(
+      JSON.parse(second.body.toString()),
+      { length: size, sha256: createHash('sha256').update(body).digest('hex') },
+      'then the body is read and arrives intact',
+    );
+    t.equal(servedBy(second), 'node');
+  });
+
+  await t.test('a partial head, then silence: 408 after the headers timeout', async (t) => {
+    const w = await open();
+    const started = Date.now();
+    w.write(`GET /echo HTTP/1.1\r\n${H}X-Partial: 1`);
+    const r = await w.response('GET', 5000);
+    const elapsed = Date.now() - started;
+    t.equal(r.status, 408);
+    t.equal(JSON.parse(r.body.toString()).code, 'ROSTER_ERR_TIMEOUT');
+    t.equal(r.headers.connection, 'close');
+    t.ok(elapsed >= HEADERS_TIMEOUT_MS - 50, `not before the headers timeout (${elapsed} ms)`);
+    t.ok(elapsed < KEEP_ALIVE_MS, `by the headers timeout, not the keep-alive one (${elapsed} ms)`);
+    await w.closes(2000);
+
+    // A head trickled in slower than the timeout allows gets 408 too.
+    const slow = await open();
+    const head = get('/echo');
+    const trickleStart = Date.now();
+    let i = 0;
+    const trickle = setInterval(() => {
+      if (i < head.length - 4 && !slow.ended) slow.write(head[i++]!);
+    }, 100);
+    t.teardown(() => clearInterval(trickle));
+    const late = await slow.response('GET', 5000);
+    clearInterval(trickle);
+    t.equal(late.status, 408, 'a trickled head');
+    t.ok(Date.now() - trickleStart < KEEP_ALIVE_MS + 1000);
+  });
+
+  await t.test('an idle keep-alive connection is closed after keepAliveTimeoutMs', async (t) => {
+    const w = await open();
+    w.write(get('/echo'));
+    t.equal((await w.response()).status, 200);
+    const idleFrom = Date.now();
+    const closedAt = await w.closes(KEEP_ALIVE_MS + 3000);
+    const idle = closedAt - idleFrom;
+    t.ok(idle >= KEEP_ALIVE_MS - 200, `not before the timeout (${idle} ms)`);
+    t.ok(idle < KEEP_ALIVE_MS + 2000, `soon after it (${idle} ms)`);
+    t.equal(w.buffered, 0, 'closed without a response');
+  });
+});
+
+t.test(
+  'graceful shutdown: idle edge connections close, an in-flight request finishes',
+  async (t) => {
+    const reg = await startRegistry(t);
+    const up = await startUpstream(t, 'edge-shutdown');
+    serve(up, { hangClosed: [], bigWritten: 0, bigFinished: false, bigPushedBack: false });
+    await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
+    const { port, gateway } = await startGateway(t, reg.url, simpleTable([route('api', 'api')]));
+    const idle = await Wire.tcp(port);
+    const busy = await Wire.tcp(port);
+    t.teardown(() => {
+      idle.destroy();
+      busy.destroy();
+    });
+    idle.write(get('/echo'));
+    t.equal((await idle.response()).status, 200);
+    busy.write(get('/echo'));
+    t.equal((await busy.response()).status, 200);
+    busy.write(get('/slow?ms=800&i=inflight'));
+    await eventually(() => gateway.inFlight === 1, { what: 'one request in flight' });
+    const closeStarted = Date.now();
+    const closing = gateway.close(5000);
+    const idleClosedAt = await idle.closes(2000);
+    t.ok(idleClosedAt - closeStarted < 500, 'the idle connection closed at once');
+    t.equal(busy.closed, false, 'the busy one is still open');
+    const r = await busy.response();
+    t.equal(r.status, 200);
+    t.equal(r.body.toString(), 'slow inflight', 'the in-flight request finished');
+    t.equal(r.headers.connection, 'close', 'and was told the connection closes');
+    await busy.closes(2000);
+    await closing;
+    t.equal(gateway.inFlight, 0);
+  },
+);
+
+t.test(
+  'TLS: served by the edge, a POST with a body falls back on the same connection',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'roster-edge-tls-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const tls = makeCert(dir, 'edge.test');
+    const reg = await startRegistry(t);
+    const up = await startUpstream(t, 'edge-tls');
+    serve(up, { hangClosed: [], bigWritten: 0, bigFinished: false, bigPushedBack: false });
+    await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
+    const { gateway } = await startGateway(t, reg.url, simpleTable([route('api', 'api')]), {
+      listeners: [{ port: 0, host: '127.0.0.1', tls }],
+    });
+    const port = gateway.addresses()[0]!.port;
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: tls.cert, servername: 'edge.test' });
+    t.teardown(() => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    const w = new Wire(socket);
+    for (let i = 0; i < 3; i++) {
+      w.write(get(`/echo?tls=${i}`));
+      const r = await w.response();
+      t.equal(r.status, 200);
+      t.equal(servedBy(r), 'edge', `GET ${i} served by the edge`);
+      const seen = JSON.parse(r.body.toString()) as {
+        url: string;
+        headers: Record<string, string>;
+      };
+      t.equal(seen.url, `/echo?tls=${i}`);
+      t.equal(seen.headers['x-forwarded-proto'], 'https');
+    }
+    w.write(get('/chunked'));
+    const chunked = await w.response();
+    t.equal(chunked.chunked, true);
+    t.equal(chunked.body.toString(), `alpha-${'b'.repeat(20_000)}-omega`);
+    const seenBefore = up.seen.length;
+    w.write(chunkedPost('/echo?tls=post', 'a body over TLS, chunked'));
+    const post = await w.response();
+    t.equal(post.status, 200);
+    t.equal(servedBy(post), 'node', 'the POST went to Node’s server');
+    t.equal(up.seen[seenBefore]?.body, 'a body over TLS, chunked', 'the upstream got the body');
+    t.equal(up.seen[seenBefore]?.headers['x-forwarded-proto'], 'https');
+    w.write(get('/echo?tls=after'));
+    const after = await w.response();
+    t.equal(JSON.parse(after.body.toString()).url, '/echo?tls=after');
+    t.equal(servedBy(after), 'node');
+    // And a pipelined GET + POST + GET in one write on a fresh TLS connection.
+    const s2 = tlsConnect({ host: '127.0.0.1', port, ca: tls.cert, servername: 'edge.test' });
+    t.teardown(() => s2.destroy());
+    await new Promise<void>((resolve, reject) => {
+      s2.once('secureConnect', resolve);
+      s2.once('error', reject);
+    });
+    const w2 = new Wire(s2);
+    w2.write(get('/echo?q=1') + chunkedPost('/echo?q=2', 'pipelined over TLS') + get('/echo?q=3'));
+    const q1 = await w2.response();
+    const q2 = await w2.response();
+    const q3 = await w2.response();
+    t.equal(servedBy(q1), 'edge');
+    t.equal(JSON.parse(q2.body.toString()).body, 'pipelined over TLS');
+    t.equal(JSON.parse(q3.body.toString()).url, '/echo?q=3');
+  },
+);
