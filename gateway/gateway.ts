@@ -2,10 +2,12 @@
  * The gateway's data plane: HTTP(S) listeners, the current route table (swapped atomically),
  * the upstream pools, and a graceful close.
  *
- * Node's HTTP parser does the first line of defence and is kept strict (`insecureHTTPParser`
- * off): Content-Length with Transfer-Encoding, duplicate Content-Length, obsolete line folding
- * and malformed requests are refused with 400 before any routing, oversized headers with 431,
- * slow requests with 408 — none of them reaches an upstream.
+ * Each listener is a node:http(s) server with the edge in front (edge/, ADR 0007): the edge
+ * serves bodiless requests in a strict subset of HTTP/1.1 itself and hands every other
+ * connection, unread bytes intact, to the server. Node's parser is kept strict
+ * (`insecureHTTPParser` off): Content-Length with Transfer-Encoding, duplicate Content-Length,
+ * obsolete line folding and malformed requests are refused with 400 before any routing,
+ * oversized headers with 431, slow requests with 408 — none of them reaches an upstream.
  *
  * The tables passed to the constructor and to setTable() stay the caller's: the gateway never
  * closes them (requests in flight may still use a replaced one).

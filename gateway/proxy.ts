@@ -1,7 +1,7 @@
 /**
- * The hot path: one Exchange per request is the request context the plugins see, the upstream
- * dispatch handler of the upstream attempt, and the record of the outcome (metrics, passive
- * health). No per-request closures on the synchronous path; one header list is built for the
+ * The hot path: one Exchange per request is the request context the plugins see, the handler
+ * of the upstream attempt (gateway/upstream/), and the record of the outcome (metrics, passive
+ * health). It serves requests from the edge and from Node's HTTP server alike (proxy-io.ts). No per-request closures on the synchronous path; one header list is built for the
  * upstream and one for the response; nothing is serialized.
  *
  * Per request: normalize the target (400) → route (404) → plugins in order (an outcome answers
