@@ -4,7 +4,7 @@
  * `traceparent` is validated and propagated with a new span id (or a new trace is started);
  * `tracestate` is passed through, bounded, only with a valid traceparent.
  */
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /** Longest request id kept. */
 export const MAX_REQUEST_ID = 128;
@@ -15,7 +15,7 @@ const MAX_TRACESTATE_MEMBERS = 32;
 /** A request id: the incoming one when it is 1..128 of `[A-Za-z0-9._-]`, else a new UUID. */
 export function requestIdFor(incoming: string | string[] | undefined): string {
   if (typeof incoming === 'string' && isValidRequestId(incoming)) return incoming;
-  return randomUUID();
+  return newUuid();
 }
 
 export function isValidRequestId(id: string): boolean {
@@ -51,6 +51,32 @@ function randomHex(bytes: number): string {
   const s = POOL.toString('hex', poolOffset, poolOffset + bytes);
   poolOffset += bytes;
   return s;
+}
+
+const HEX = Buffer.from('0123456789abcdef');
+const UUID_TEXT = Buffer.alloc(36);
+
+/**
+ * A random (version 4) UUID from the pooled random bytes, written as text into one scratch
+ * buffer and read out as a single flat string (crypto.randomUUID builds it from 20 pieces).
+ */
+function newUuid(): string {
+  if (poolOffset + 16 > POOL.length) {
+    randomFillSync(POOL);
+    poolOffset = 0;
+  }
+  let at = 0;
+  for (let i = 0; i < 16; i++) {
+    let b = POOL[poolOffset + i]!;
+    if (i === 6)
+      b = (b & 0x0f) | 0x40; // version 4
+    else if (i === 8) b = (b & 0x3f) | 0x80; // RFC 9562 variant
+    UUID_TEXT[at++] = HEX[b >> 4]!;
+    UUID_TEXT[at++] = HEX[b & 15]!;
+    if (i === 3 || i === 5 || i === 7 || i === 9) UUID_TEXT[at++] = 45; // 8-4-4-4-12
+  }
+  poolOffset += 16;
+  return UUID_TEXT.toString('latin1', 0, 36);
 }
 
 function isLowerHex(s: string, from: number, to: number): boolean {

@@ -231,7 +231,13 @@ t.test('request ids', async (t) => {
     t.notOk(isValidRequestId(bad), JSON.stringify(bad));
     t.match(requestIdFor(bad), /^[0-9a-f-]{36}$/, 'replaced by a uuid');
   }
-  t.match(requestIdFor(undefined), /^[0-9a-f-]{36}$/);
+  t.match(
+    requestIdFor(undefined),
+    /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    'a version 4 UUID',
+  );
+  const ids = new Set(Array.from({ length: 2000 }, () => requestIdFor(undefined)));
+  t.equal(ids.size, 2000, 'no repeats over several refills of the random pool');
   t.match(requestIdFor(['a', 'b']), /^[0-9a-f-]{36}$/, 'repeated header replaced');
   t.not(requestIdFor(undefined), requestIdFor(undefined));
 });
