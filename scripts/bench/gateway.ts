@@ -198,6 +198,16 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const conns = Math.max(4, Math.round((half * (delayMs + 0.5)) / 1000));
     const script = delayScript(dir, delayMs);
     const halfResults = new Map<string, WrkResult[]>();
+    // Warm-up at this connection count too (as before the peak rounds): the first seconds
+    // with ~6x the connections open new upstream connections and run new code paths.
+    for (const port of [gateway.port, nginx.port]) {
+      await runWrk({
+        url: `http://127.0.0.1:${port}/bench`,
+        connections: conns,
+        durationS: 2,
+        script,
+      });
+    }
     for (let r = 0; r < rounds; r++) {
       for (const [name, port] of [
         ['gateway', gateway.port],
