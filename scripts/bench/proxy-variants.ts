@@ -114,11 +114,21 @@ interface Controller {
   resume(): void;
 }
 
+/** What the handler writes to: node:http's ServerResponse and the edge's EdgeResponse both fit. */
+interface ResponseSink {
+  headersSent: boolean;
+  statusCode: number;
+  writeHead(status: number, headers: string[]): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
 class DispatchHandler {
-  constructor(private readonly res: ServerResponse) {}
+  constructor(private readonly res: ResponseSink) {}
   onRequestStart(): void {}
   onResponseStart(
-    controller: Controller,
+    _controller: Controller,
     statusCode: number,
     headers: Record<string, string | string[]>,
   ): void {
@@ -130,10 +140,12 @@ class DispatchHandler {
       else for (const x of v) h.push(k, x);
     }
     this.res.writeHead(statusCode, h);
-    this.res.on('drain', () => controller.resume());
   }
   onResponseData(controller: Controller, chunk: Buffer): void {
-    if (!this.res.write(chunk)) controller.pause();
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
   }
   onResponseEnd(): void {
     this.res.end();
@@ -185,36 +197,6 @@ function rosterHandler(): (req: IncomingMessage, res: ServerResponse) => void {
 }
 
 /** The gateway's edge in front of the same node:http server (bodiless requests skip node:http). */
-class EdgeDispatchHandler {
-  constructor(private readonly res: EdgeResponse) {}
-  onRequestStart(): void {}
-  onResponseStart(
-    controller: Controller,
-    statusCode: number,
-    headers: Record<string, string | string[]>,
-  ): void {
-    const h: string[] = [];
-    for (const k in headers) {
-      if (k === 'connection' || k === 'keep-alive' || k === 'transfer-encoding') continue;
-      const v = headers[k]!;
-      if (typeof v === 'string') h.push(k, v);
-      else for (const x of v) h.push(k, x);
-    }
-    this.res.writeHead(statusCode, h);
-    this.res.once('drain', () => controller.resume());
-  }
-  onResponseData(controller: Controller, chunk: Buffer): void {
-    if (!this.res.write(chunk)) controller.pause();
-  }
-  onResponseEnd(): void {
-    this.res.end();
-  }
-  onResponseError(): void {
-    if (!this.res.headersSent) this.res.statusCode = 502;
-    this.res.end();
-  }
-}
-
 function installEdge(server: Server): void {
   const pool = new UpstreamPool(
     { host: '127.0.0.1', port: upstream, tls: false },
@@ -230,7 +212,7 @@ function installEdge(server: Server): void {
         body: null,
         headersTimeout: 30_000,
       },
-      new EdgeDispatchHandler(res),
+      new DispatchHandler(res),
     );
   });
 }

@@ -7,9 +7,8 @@
  * Which path served a response is visible on the wire: Node's server adds `Keep-Alive:
  * timeout=…` to keep-alive responses, the edge does not.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,7 @@ import {
   startUpstream,
   type Upstream,
 } from '../helpers/gateway-harness.js';
+import { selfSignedCert } from '../helpers/self-signed.js';
 import { promSum } from '../helpers/watch-log.js';
 
 const H = 'Host: gw.test\r\n';
@@ -358,36 +358,6 @@ function bigDigest(): string {
   const h = createHash('sha256');
   for (let i = 0; i * BIG_CHUNK < BIG_BYTES; i++) h.update(bigBlock(i));
   return h.digest('hex');
-}
-
-function makeCert(dir: string, cn: string): { cert: string; key: string } {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, `${cn}.key`),
-      '-out',
-      join(dir, `${cn}.pem`),
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      `subjectAltName=DNS:${cn}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  return {
-    cert: readFileSync(join(dir, `${cn}.pem`), 'utf8'),
-    key: readFileSync(join(dir, `${cn}.key`), 'utf8'),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -828,7 +798,7 @@ t.test(
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'roster-edge-tls-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const tls = makeCert(dir, 'edge.test');
+    const tls = selfSignedCert(dir, 'edge.test');
     const reg = await startRegistry(t);
     const up = await startUpstream(t, 'edge-tls');
     serve(up, { hangClosed: [], bigWritten: 0, bigFinished: false, bigPushedBack: false });

@@ -3,8 +3,7 @@
  * requests in flight, route-table swaps under load, TLS certificate reload, upstream keep-alive,
  * streaming of large bodies, client aborts, and passive ejection fed by proxied outcomes.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -24,6 +23,7 @@ import {
   startUpstream,
 } from '../helpers/gateway-harness.js';
 import { natsServerFor } from '../helpers/nats-server.js';
+import { selfSignedCert } from '../helpers/self-signed.js';
 
 t.test('ready only after the initial sync of every routed service', async (t) => {
   const server = await natsServerFor(t);
@@ -230,35 +230,7 @@ t.test('gateway behaviour with a registry', async (t) => {
 t.test('TLS listener with a certificate reload', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'roster-gw-tls-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const make = (cn: string) => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, `${cn}.key`),
-        '-out',
-        join(dir, `${cn}.pem`),
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${cn}`,
-        '-addext',
-        `subjectAltName=DNS:${cn}`,
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      cert: readFileSync(join(dir, `${cn}.pem`), 'utf8'),
-      key: readFileSync(join(dir, `${cn}.key`), 'utf8'),
-    };
-  };
+  const make = (cn: string) => selfSignedCert(dir, cn);
   const one = make('one.test');
   const two = make('two.test');
   const reg = await startRegistry(t);

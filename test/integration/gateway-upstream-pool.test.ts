@@ -5,8 +5,7 @@
  * the stale keep-alive race, malformed responses, the Keep-Alive hint, backpressure, aborts,
  * pool close, TLS.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
@@ -22,6 +21,7 @@ import {
   type UpstreamRequest,
 } from '../../gateway/upstream/types.js';
 import { eventually } from '../helpers/eventually.js';
+import { selfSignedCert } from '../helpers/self-signed.js';
 
 type CodedError = Error & { code?: string };
 
@@ -774,33 +774,11 @@ t.test('forced pool close fails the running exchange', async (t) => {
 t.test('TLS upstream', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'roster-upstream-tls-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=upstream.test',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const pair = selfSignedCert(dir, 'upstream.test', 'IP:127.0.0.1');
   const server = createHttpsServer(
     {
-      key: readFileSync(join(dir, 'key.pem')),
-      cert: readFileSync(join(dir, 'cert.pem')),
+      key: pair.key,
+      cert: pair.cert,
       keepAliveTimeout: 30_000,
     },
     (req, res) => {
