@@ -18,6 +18,10 @@ export interface OriginAddress {
   readonly tls: boolean;
 }
 
+function poolClosed(): UpstreamError {
+  return new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed');
+}
+
 interface Waiting {
   readonly request: UpstreamRequest;
   readonly handler: UpstreamHandler;
@@ -59,10 +63,7 @@ export class UpstreamPool implements ConnectionOwner {
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
     if (this.closing) {
-      handler.onResponseError(
-        undefined,
-        new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed'),
-      );
+      handler.onResponseError(undefined, poolClosed());
       return;
     }
     let connection = this.idle.pop();
@@ -86,15 +87,12 @@ export class UpstreamPool implements ConnectionOwner {
     const waiting = this.waiting;
     this.waiting = [];
     for (const w of waiting) {
-      w.handler.onResponseError(
-        undefined,
-        new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed'),
-      );
+      w.handler.onResponseError(undefined, poolClosed());
     }
     for (const c of this.idle) c.destroy();
     this.idle.length = 0;
     if (!graceful) {
-      const error = new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed');
+      const error = poolClosed();
       for (const c of [...this.open]) c.destroy(error);
     }
   }
@@ -124,10 +122,7 @@ export class UpstreamPool implements ConnectionOwner {
 
   redispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
     if (this.closing) {
-      handler.onResponseError(
-        undefined,
-        new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed'),
-      );
+      handler.onResponseError(undefined, poolClosed());
       return;
     }
     if (this.open.size >= this.maxConnections) {
