@@ -103,7 +103,15 @@ export function list(value: unknown, path: string, max: number, min = 0): readon
   return value;
 }
 
-export function readable(file: string, path: string, options: ValidateOptions): string {
+/** Longest file path accepted in the config. */
+const MAX_FILE_PATH = 4096;
+
+/**
+ * The config value at `path` as a readable file's absolute path (relative paths resolve
+ * against the config's folder); checks it is a string first.
+ */
+export function readable(value: unknown, path: string, options: ValidateOptions): string {
+  const file = str(value, path, { max: MAX_FILE_PATH });
   const full = isAbsolute(file) ? file : resolve(options.baseDir ?? process.cwd(), file);
   if (options.skipFileChecks) return full;
   try {
@@ -117,8 +125,9 @@ export function readable(file: string, path: string, options: ValidateOptions): 
   return full;
 }
 
-export function readSecretFile(file: string, path: string, options: ValidateOptions): string {
-  const full = readable(file, path, options);
+/** The trimmed text of the secret file named by the config value at `path`. */
+export function readSecretFile(value: unknown, path: string, options: ValidateOptions): string {
+  const full = readable(value, path, options);
   if (options.skipFileChecks) return 'x'.repeat(ConfigLimits.minTokenLength);
   const text = readFileSync(full, 'utf8').trim();
   if (text.length === 0) throw configError(path, `${full} is empty`);

@@ -162,12 +162,8 @@ function parseListeners(value: unknown, options: ValidateOptions): ListenerConfi
       if (tls.cert === undefined) throw configError(`${path}.tls.cert`, 'is required');
       if (tls.key === undefined) throw configError(`${path}.tls.key`, 'is required');
       out.tls = {
-        cert: readable(
-          str(tls.cert, `${path}.tls.cert`, { max: 4096 }),
-          `${path}.tls.cert`,
-          options,
-        ),
-        key: readable(str(tls.key, `${path}.tls.key`, { max: 4096 }), `${path}.tls.key`, options),
+        cert: readable(tls.cert, `${path}.tls.cert`, options),
+        key: readable(tls.key, `${path}.tls.key`, options),
       };
     }
     return out;
@@ -220,25 +216,13 @@ function parseNats(value: unknown, options: ValidateOptions): NatsConfig {
   if (m.pass !== undefined) out.pass = str(m.pass, 'nats.pass', { max: 1024 });
   if (m.token !== undefined) out.token = str(m.token, 'nats.token', { max: 4096 });
   if (m.tokenFile !== undefined) {
-    out.token = readSecretFile(
-      str(m.tokenFile, 'nats.tokenFile', { max: 4096 }),
-      'nats.tokenFile',
-      options,
-    );
+    out.token = readSecretFile(m.tokenFile, 'nats.tokenFile', options);
   }
   if (m.credsFile !== undefined) {
-    out.credsFile = readable(
-      str(m.credsFile, 'nats.credsFile', { max: 4096 }),
-      'nats.credsFile',
-      options,
-    );
+    out.credsFile = readable(m.credsFile, 'nats.credsFile', options);
   }
   if (m.nkeySeedFile !== undefined) {
-    out.nkeySeedFile = readable(
-      str(m.nkeySeedFile, 'nats.nkeySeedFile', { max: 4096 }),
-      'nats.nkeySeedFile',
-      options,
-    );
+    out.nkeySeedFile = readable(m.nkeySeedFile, 'nats.nkeySeedFile', options);
   }
   if (m.tls !== undefined) {
     const tls = map(m.tls, 'nats.tls', ['ca', 'cert', 'key']);
@@ -249,8 +233,7 @@ function parseNats(value: unknown, options: ValidateOptions): NatsConfig {
     }
     const t: { ca?: string; cert?: string; key?: string } = {};
     for (const k of ['ca', 'cert', 'key'] as const) {
-      if (tls[k] !== undefined)
-        t[k] = readable(str(tls[k], `nats.tls.${k}`, { max: 4096 }), `nats.tls.${k}`, options);
+      if (tls[k] !== undefined) t[k] = readable(tls[k], `nats.tls.${k}`, options);
     }
     out.tls = t;
   }
@@ -300,11 +283,7 @@ function parseAdmin(value: unknown, options: ValidateOptions): AdminConfig | und
   const token =
     m.token !== undefined
       ? str(m.token, 'admin.token', { max: ConfigLimits.maxTokenLength })
-      : readSecretFile(
-          str(m.tokenFile, 'admin.tokenFile', { max: 4096 }),
-          'admin.tokenFile',
-          options,
-        );
+      : readSecretFile(m.tokenFile, 'admin.tokenFile', options);
   if (token.length < ConfigLimits.minTokenLength) {
     throw configError(
       tokenPath,
