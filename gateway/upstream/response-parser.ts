@@ -13,7 +13,7 @@
  * Body chunks handed to the listener are views of the socket's buffers (no copies).
  */
 
-import { TOKEN_CHAR } from '../http-syntax.js';
+import { hasControl, TOKEN_CHAR } from '../http-syntax.js';
 
 export interface ResponseListener {
   /** The final response head; names are lower-case, repeated fields become arrays. */
@@ -315,14 +315,11 @@ function fieldAt(
   let b = to;
   while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
   while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
-  for (let i = a; i < b; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 0x20 && c !== 9) || c === 0x7f) throw new ResponseParseError('invalid header value');
-  }
+  const value = text.slice(a, b);
+  if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
   if (headers === undefined) return;
   const rawName = text.slice(from, colon);
   const name = upper ? rawName.toLowerCase() : rawName;
-  const value = text.slice(a, b);
   const prev = headers[name];
   if (prev === undefined) headers[name] = value;
   else if (typeof prev === 'string') headers[name] = [prev, value];
