@@ -46,6 +46,14 @@ export interface ConnectionOwner {
   redispatch(request: UpstreamRequest, handler: UpstreamHandler): void;
 }
 
+/**
+ * Every plain-TCP upstream connection reads into this one buffer (Node's `onread`): a read is
+ * parsed synchronously and nothing keeps a slice of it (the parser copies partial lines and
+ * heads, bodies are copied out), so no read allocates an ArrayBuffer that the young-generation
+ * GC then has to sweep, and no read goes through a Readable's buffering.
+ */
+const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -64,6 +72,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private gone = false;
   /** When the current timeout fires (performance.now() ms), 0 for none. */
   private deadline = 0;
+  /** Reads land in sharedReadBuffer (plain TCP): body slices must be copied out. */
+  private readonly copyBody: boolean;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -79,13 +89,18 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
           ALPNProtocols: ['http/1.1'],
           ...(isIP(settings.host) === 0 ? { servername: settings.host } : {}),
         })
-      : connectTcp({ host: settings.host, port: settings.port });
+      : connectTcp({
+          host: settings.host,
+          port: settings.port,
+          onread: { buffer: sharedReadBuffer, callback: (n) => this.onRead(n) },
+        });
+    this.copyBody = !settings.tls;
     this.socket = socket;
     socket.setNoDelay(true);
     this.deadline = performance.now() + settings.connectTimeoutMs;
     upstreamClock.watch(this);
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => this.onConnect());
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (settings.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error) => this.onSocketError(err));
     socket.on('close', () => this.onClose());
@@ -199,7 +214,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   }
 
   onBody(chunk: Buffer): void {
-    this.handler?.onResponseData(this, chunk);
+    // A slice of the shared read buffer would be overwritten by the next read: hand out a copy.
+    this.handler?.onResponseData(this, this.copyBody ? Buffer.from(chunk) : chunk);
   }
 
   onComplete(keepAlive: boolean): void {
@@ -218,6 +234,11 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.deadline =
       performance.now() +
       (this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs);
+  }
+
+  private onRead(length: number): boolean {
+    this.onData(sharedReadBuffer.subarray(0, length));
+    return true; // keep reading (pause() stops it)
   }
 
   private onData(chunk: Buffer): void {

@@ -361,6 +361,58 @@ t.test('body timeout: the body stalls after a few bytes', async (t) => {
   t.ok(took >= 250 && took < 3000, `after about 300 ms (${took})`);
 });
 
+t.test('body chunks handed to the handler stay intact after later reads', async (t) => {
+  // Plain-TCP connections read into one shared buffer: a handler may keep the chunks it is
+  // given (the gateway writes them to a client that may be slow), so they must be copies.
+  const SIZE = 3 * 1024 * 1024;
+  const bodies = [0, 1].map((seed) => {
+    const b = Buffer.allocUnsafe(SIZE);
+    let x = 0x9e3779b9 ^ seed;
+    for (let i = 0; i < SIZE; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  });
+  const up = await httpUpstream(t, (request, res) => {
+    const body = bodies[request.url === '/1' ? 1 : 0]!;
+    res.setHeader('content-length', body.length);
+    // Written in pieces so that both responses interleave on the gateway's side.
+    let at = 0;
+    const next = (): void => {
+      while (at < body.length) {
+        const piece = body.subarray(at, at + 100_000);
+        at += piece.length;
+        if (!res.write(piece)) {
+          res.once('drain', next);
+          return;
+        }
+      }
+      res.end();
+    };
+    next();
+  });
+  const pool = makePool(t, up.port);
+  const kept: Buffer[][] = [[], []];
+  const download = (i: number) =>
+    run(pool, req('GET', `/${i}`), {
+      onResponseData(controller, chunk) {
+        kept[i]!.push(chunk); // the chunk itself, not a copy
+        if (kept[i]!.length % 7 === 0) {
+          controller.pause();
+          setTimeout(() => controller.resume(), 5);
+        }
+      },
+    });
+  const outcomes = await Promise.all([download(0), download(1)]);
+  t.equal(pool.connections, 2, 'two connections read at the same time');
+  for (const i of [0, 1]) {
+    t.same(outcomes[i]!.errors, []);
+    t.ok(kept[i]!.length > 10, `response ${i} arrived in many chunks (${kept[i]!.length})`);
+    t.ok(Buffer.concat(kept[i]!).equals(bodies[i]!), `response ${i}: every kept chunk intact`);
+  }
+});
+
 t.test('body timeout does not count time paused by the handler', async (t) => {
   const SIZE = 4 * 1024 * 1024;
   const up = await httpUpstream(t, (_req, res) => {
