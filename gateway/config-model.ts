@@ -140,8 +140,10 @@ export interface UpstreamConfig {
   readonly bodyTimeoutMs?: number;
   /** Verify upstream TLS certificates (default true). */
   readonly rejectUnauthorized?: boolean;
-  /** Longest an idle keep-alive connection is kept (default 4000 ms; less when the upstream announces less). */
+  /** Idle keep-alive time without a Keep-Alive hint from the upstream (default 4000 ms). */
   readonly idleTimeoutMs?: number;
+  /** Longest idle time an upstream's `Keep-Alive: timeout=N` hint (N − 1 s) can grant (default 600000 ms). */
+  readonly idleTimeoutMaxMs?: number;
   /** Largest upstream response head (default 65536 bytes); larger ones fail with 502. */
   readonly maxHeadBytes?: number;
 }

@@ -377,6 +377,7 @@ function parseUpstream(value: unknown): UpstreamConfig {
     'bodyTimeoutMs',
     'rejectUnauthorized',
     'idleTimeoutMs',
+    'idleTimeoutMaxMs',
     'maxHeadBytes',
   ]);
   const out: { -readonly [K in keyof UpstreamConfig]: UpstreamConfig[K] } = optionalInts(
@@ -387,6 +388,7 @@ function parseUpstream(value: unknown): UpstreamConfig {
       connectTimeoutMs: [1, 600_000],
       bodyTimeoutMs: [1, 3_600_000],
       idleTimeoutMs: [1, 600_000],
+      idleTimeoutMaxMs: [1, 3_600_000],
       maxHeadBytes: [1024, 1_048_576],
     },
   );

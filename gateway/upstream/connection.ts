@@ -30,6 +30,8 @@ export interface ConnectionSettings {
   readonly connectTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Cap on an idle time granted by the upstream's Keep-Alive hint. */
+  readonly idleTimeoutMaxMs: number;
   readonly rejectUnauthorized: boolean;
   readonly maxHeadBytes: number;
   /** `host:port` for a Host header when the request has none. */
@@ -208,7 +210,10 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
 
   onHead(status: number, headers: Record<string, string | string[]>): void {
     const hint = keepAliveHintMs(headers);
-    if (hint !== undefined) this.idleMs = Math.max(0, Math.min(this.idleMs, hint - 1000));
+    // The upstream says how long it keeps an idle connection: stay a second inside that.
+    if (hint !== undefined) {
+      this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
+    }
     this.deadline = performance.now() + this.settings.bodyTimeoutMs;
     this.handler?.onResponseStart(this, status, headers);
   }

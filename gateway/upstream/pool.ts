@@ -45,6 +45,7 @@ export class UpstreamPool implements ConnectionOwner {
       connectTimeoutMs: options.connectTimeoutMs ?? 3000,
       bodyTimeoutMs: options.bodyTimeoutMs ?? 120_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 4000,
+      idleTimeoutMaxMs: options.idleTimeoutMaxMs ?? 600_000,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
       maxHeadBytes: options.maxHeadBytes ?? 65_536,
       hostHeader: `${bracketed}:${origin.port}`,

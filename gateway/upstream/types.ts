@@ -79,8 +79,13 @@ export interface UpstreamPoolOptions {
   readonly connectTimeoutMs?: number;
   /** Idle time allowed between response body chunks (default 120000 ms). */
   readonly bodyTimeoutMs?: number;
-  /** Longest an idle keep-alive connection is kept (default 4000 ms; shorter when the upstream announces less). */
+  /**
+   * Longest an idle keep-alive connection is kept when the upstream gives no `Keep-Alive:
+   * timeout=N` hint (default 4000 ms). With a hint it is N − 1 s, at most `idleTimeoutMaxMs`.
+   */
   readonly idleTimeoutMs?: number;
+  /** Longest idle time an upstream's Keep-Alive hint can grant (default 600000 ms). */
+  readonly idleTimeoutMaxMs?: number;
   /** Verify upstream TLS certificates (default true). */
   readonly rejectUnauthorized?: boolean;
   /** Largest upstream response head (default 65536 bytes). */

@@ -611,7 +611,7 @@ t.test('bytes after a complete response: delivered, connection not reused', asyn
   t.equal(up.accepted, 2);
 });
 
-t.test('Keep-Alive timeout hint shortens the idle time', async (t) => {
+t.test('Keep-Alive timeout hint sets the idle time', async (t) => {
   const up = await httpUpstream(t, (req, res) => {
     res.setHeader('keep-alive', `timeout=${req.url === '/one' ? 1 : 2}`);
     res.end('x');
@@ -635,10 +635,35 @@ t.test('Keep-Alive timeout hint shortens the idle time', async (t) => {
   t.ok(idle >= 800 && idle < 2000, `closed by the client after about 1 s (${idle} ms)`);
   await run(pool2, req('GET', '/two'));
   t.equal(up.accepted, 4, 'the closed connection is not reused');
+  await eventually(() => up.open.size === 0, { timeoutMs: 3000, what: 'idle close' });
+
+  // A longer hint than the default idle time is taken: still reused after 500 ms idle...
+  const pool3 = makePool(t, up.port, { idleTimeoutMs: 200 });
+  await run(pool3, req('GET', '/two'));
+  await sleep(500);
+  await run(pool3, req('GET', '/two'));
+  t.equal(up.accepted, 5, 'timeout=2 keeps the connection past idleTimeoutMs');
+  await eventually(() => up.open.size === 0, { timeoutMs: 3000, what: 'idle close' });
 });
 
-t.test('idle timeout from the options', async (t) => {
-  const up = await httpUpstream(t, (_req, res) => res.end('x'));
+t.test('a Keep-Alive hint grants at most idleTimeoutMaxMs', async (t) => {
+  const up = await httpUpstream(t, (_req, res) => {
+    res.setHeader('keep-alive', 'timeout=60');
+    res.end('x');
+  });
+  const pool = makePool(t, up.port, { idleTimeoutMaxMs: 300 });
+  await run(pool, req('GET', '/'));
+  const idleSince = Date.now();
+  await eventually(() => up.open.size === 0, { timeoutMs: 3000, what: 'idle close' });
+  const idle = Date.now() - idleSince;
+  t.ok(idle >= 250 && idle < 1500, `closed after about 300 ms, not 59 s (${idle} ms)`);
+});
+
+t.test('idle timeout from the options when the upstream gives no hint', async (t) => {
+  const up = await rawUpstream(t, (s) => {
+    s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx'));
+    s.on('error', () => {});
+  });
   const pool = makePool(t, up.port, { idleTimeoutMs: 200 });
   await run(pool, req('GET', '/'));
   t.equal(up.open.size, 1);

@@ -311,6 +311,11 @@ const mistakes: [string, unknown, string, RegExp?][] = [
   ['upstream idle timeout 0', base({ upstream: { idleTimeoutMs: 0 } }), 'upstream.idleTimeoutMs'],
   ['upstream head limit', base({ upstream: { maxHeadBytes: 100 } }), 'upstream.maxHeadBytes'],
   [
+    'upstream idle cap 0',
+    base({ upstream: { idleTimeoutMaxMs: 0 } }),
+    'upstream.idleTimeoutMaxMs',
+  ],
+  [
     'too many hosts',
     base({
       routes: [route({}, { hosts: Array.from({ length: 33 }, (_, i) => `h${i}.example.com`) })],
@@ -340,6 +345,7 @@ t.test('the upstream section keeps its connection settings', async (t) => {
     bodyTimeoutMs: 30_000,
     rejectUnauthorized: false,
     idleTimeoutMs: 2000,
+    idleTimeoutMaxMs: 30000,
     maxHeadBytes: 8192,
   };
   t.same(validateConfig(base({ upstream })).upstream, upstream);
