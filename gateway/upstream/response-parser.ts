@@ -395,10 +395,18 @@ function connectionKeepsAlive(value: string | string[] | undefined, http10: bool
   return keepAlive;
 }
 
+/** The last Keep-Alive value read and its hint: an upstream sends the same one every time. */
+let lastKeepAlive = '';
+let lastHintMs: number | undefined;
+
 /** The idle time an upstream announces in `Keep-Alive: timeout=N` (ms), if any. */
 export function keepAliveHintMs(headers: Record<string, string | string[]>): number | undefined {
   const v = headers['keep-alive'];
   if (v === undefined) return undefined;
-  const m = /(?:^|[,\s])timeout=(\d{1,6})/.exec(typeof v === 'string' ? v : v.join(','));
-  return m === null ? undefined : Number(m[1]) * 1000;
+  const value = typeof v === 'string' ? v : v.join(',');
+  if (value === lastKeepAlive) return lastHintMs;
+  const m = /(?:^|[,\s])timeout=(\d{1,6})/.exec(value);
+  lastKeepAlive = value;
+  lastHintMs = m === null ? undefined : Number(m[1]) * 1000;
+  return lastHintMs;
 }

@@ -344,6 +344,13 @@ t.test('keepAliveHintMs', async (t) => {
   t.equal(keepAliveHintMs({ 'keep-alive': 'timeout=abc' }), undefined);
   t.equal(keepAliveHintMs({ 'keep-alive': 'xtimeout=5' }), undefined);
   t.equal(keepAliveHintMs({}), undefined);
+  // Repeats of one value (the remembered last one) and alternation give the same answers.
+  for (let i = 0; i < 3; i++) {
+    t.equal(keepAliveHintMs({ 'keep-alive': 'timeout=5' }), 5000);
+    t.equal(keepAliveHintMs({ 'keep-alive': 'timeout=5' }), 5000);
+    t.equal(keepAliveHintMs({ 'keep-alive': 'max=9' }), undefined);
+    t.equal(keepAliveHintMs({ 'keep-alive': 'max=9' }), undefined);
+  }
 });
 
 t.test('hasControl', async (t) => {
