@@ -147,7 +147,8 @@ function forwardedNode(ip: string): string {
 }
 
 function quoted(value: string): string {
-  return `"${value.replace(/["\\]/g, '')}"`;
+  const clean = value.includes('"') || value.includes('\\') ? value.replace(/["\\]/g, '') : value;
+  return `"${clean}"`;
 }
 
 /** RFC 7239 Forwarded: one element per trusted hop, the last naming host and proto. */

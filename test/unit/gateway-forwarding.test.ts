@@ -180,6 +180,8 @@ t.test('trusted hops: client address and XFF chain', async (t) => {
     forwardedHeader(['2001:db8::1', '10.0.0.1'], 'h:8080', 'https'),
     'for="[2001:db8::1]", for=10.0.0.1;host="h:8080";proto=https',
   );
+  // A host value cannot break out of its quoted-string.
+  t.equal(forwardedHeader(['10.0.0.1'], 'a"b\\c', 'http'), 'for=10.0.0.1;host="abc";proto=http');
 });
 
 t.test('with trusted hops the claimed proto and host are used', async (t) => {
