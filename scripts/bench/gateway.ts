@@ -2,8 +2,10 @@
  * The gateway benchmark (issue 5 item 8): one upstream process, wrk as the load generator, and
  * three proxies each in one process — the Roster gateway, the Roster gateway with JWT and rate
  * limiting on its route, and nginx (one worker, upstream keep-alive) — measured alternately in
- * rounds so that drift hits all alike; then p99 of the gateway and of nginx at half of the
- * gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R).
+ * rounds so that drift hits all alike; then p99 of the gateway, of nginx and of a Node floor
+ * (scripts/bench/proxy-variants.ts `net`: bare sockets passing bytes through, no HTTP work) at
+ * half of the gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R).
+ * The floor shows how far above nginx any Node proxy starts on the machine at hand.
  *
  *   npm run bench -- gateway [--json] [--rounds N] [--seconds N] [--connections N]
  *     [--profile DIR]   (V8 CPU profiles of both gateway processes; summarize with
@@ -159,6 +161,16 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     stops.push(() => gatewayPlugins.stop());
     const nginx = await startNginx(dir, upstream.port);
     stops.push(() => nginx.stop());
+    // The Node floor for the latency target: bare sockets passing bytes through, no HTTP work.
+    const floor = await spawnServer(NODE_TSX[0]!, [
+      ...NODE_TSX.slice(1),
+      new URL('./proxy-variants.ts', import.meta.url).pathname,
+      '--variant',
+      'net',
+      '--upstream',
+      String(upstream.port),
+    ]);
+    stops.push(() => floor.stop());
     const token = await new SignJWT({ sub: 'bench-user' })
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime('2h')
@@ -200,7 +212,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const halfResults = new Map<string, WrkResult[]>();
     // Warm-up at this connection count too (as before the peak rounds): the first seconds
     // with ~6x the connections open new upstream connections and run new code paths.
-    for (const port of [gateway.port, nginx.port]) {
+    const halfTargets = [
+      ['gateway', gateway.port],
+      ['nginx', nginx.port],
+      ['floor', floor.port],
+    ] as const;
+    for (const [, port] of halfTargets) {
       await runWrk({
         url: `http://127.0.0.1:${port}/bench`,
         connections: conns,
@@ -209,10 +226,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       });
     }
     for (let r = 0; r < rounds; r++) {
-      for (const [name, port] of [
-        ['gateway', gateway.port],
-        ['nginx', nginx.port],
-      ] as const) {
+      for (const [name, port] of halfTargets) {
         const w = await runWrk({
           url: `http://127.0.0.1:${port}/bench`,
           connections: conns,
@@ -224,6 +238,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       }
     }
     const p99 = (name: string) => round(median(halfResults.get(name)!.map((w) => w.p99Ms)), 3);
+    /** Every round's p99, in order (the median hides how they spread). */
+    const p99s = (name: string) =>
+      halfResults
+        .get(name)!
+        .map((w) => w.p99Ms)
+        .join(' ');
     const nginxRps = rps('nginx');
     const pluginsRps = rps('gateway_plugins');
     return {
@@ -233,6 +253,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       p99_ms: p99('gateway'),
       nginx_p99_ms: p99('nginx'),
       p99_gap_ms: round(p99('gateway') - p99('nginx'), 3),
+      floor_p99_ms: p99('floor'),
+      floor_p99_gap_ms: round(p99('floor') - p99('nginx'), 3),
       rps_plugins: pluginsRps,
       plugins_ratio: round(pluginsRps / peak, 3),
       direct_rps: rps('direct'),
@@ -240,6 +262,9 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       nginx_cpu_us_per_request: cpu('nginx'),
       plugins_cpu_us_per_request: cpu('gateway_plugins'),
       half_rate_rps: Math.round(median(halfResults.get('gateway')!.map((w) => w.rps))),
+      half_rate_p99s_ms: p99s('gateway'),
+      nginx_half_rate_p99s_ms: p99s('nginx'),
+      floor_half_rate_p99s_ms: p99s('floor'),
       connections,
       seconds,
       rounds,
