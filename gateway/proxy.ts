@@ -35,6 +35,7 @@ import {
   type ProxyResponse,
   type ResponseOwner,
 } from './proxy-io.js';
+import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plugin-headers.js';
 import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
 import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-runtime.js';
 import {
@@ -243,7 +244,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     if (this.gone) return;
     const out: string[] = [];
     const given = outcome.headers;
-    if (given !== undefined) for (const k in given) out.push(k, given[k]!);
+    if (given !== undefined) this.refusedHeader(appendPluginHeaders(given, out));
     const body = outcome.body ?? '';
     out.push('content-length', String(Buffer.byteLength(body)));
     this.writeHead(outcome.status, out);
@@ -490,12 +491,15 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.responding = true;
     const extra = this.extraHeaders;
     if (extra !== undefined) {
-      for (const k in extra) {
+      const add: string[] = [];
+      this.refusedHeader(appendPluginHeaders(extra, add));
+      // A plugin's header replaces the upstream's of the same name.
+      for (let j = 0; j < add.length; j += 2) {
         for (let i = headers.length - 2; i >= 0; i -= 2) {
-          if (headers[i] === k) headers.splice(i, 2);
+          if (headers[i] === add[j]) headers.splice(i, 2);
         }
-        headers.push(k, extra[k]!);
       }
+      for (let j = 0; j < add.length; j++) headers.push(add[j]!);
     }
     headers.push('x-request-id', this.requestId);
     if (this.env.closing) this.res.shouldKeepAlive = false;
@@ -512,9 +516,13 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const plugin = this.extraHeaders;
     if (plugin !== undefined) {
       extra = [];
-      for (const k in plugin) extra.push(k, plugin[k]!);
+      this.refusedHeader(appendPluginHeaders(plugin, extra));
     }
     sendError(res, error, this.requestId, extra);
+  }
+
+  private refusedHeader(refused: RefusedHeader | undefined): void {
+    logRefusedHeader(this.env.logger, this.rt?.name, refused);
   }
 
   /** The response closed (finished or the client went away): account once. */

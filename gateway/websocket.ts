@@ -24,6 +24,7 @@ import {
 } from './forwarding.js';
 import { hostKey } from './host.js';
 import { isPathRejection, normalizeTarget } from './path.js';
+import { appendPluginHeaders, logRefusedHeader } from './plugin-headers.js';
 import type { ProxyEnvironment } from './proxy.js';
 import { rawErrorResponse } from './responses.js';
 import type { TableRuntime } from './route-runtime.js';
@@ -137,12 +138,20 @@ export class WebSocketProxy {
           metrics.pluginRejections.inc({ plugin: answer.plugin, reason: answer.outcome.reason });
           metrics.websockets.inc({ route: rt.name, outcome: 'rejected' });
           const body = answer.outcome.body ?? '';
-          res.writeHead(answer.outcome.status, {
-            ...answer.outcome.headers,
-            ...ctx.responseHeaders,
-            'x-request-id': ctx.requestId,
-            'content-length': String(Buffer.byteLength(body)),
-          });
+          const headers: string[] = [];
+          logRefusedHeader(
+            this.env.logger,
+            rt.name,
+            appendPluginHeaders(answer.outcome.headers ?? {}, headers),
+          );
+          logRefusedHeader(
+            this.env.logger,
+            rt.name,
+            appendPluginHeaders(ctx.responseHeaders, headers),
+          );
+          headers.push('x-request-id', ctx.requestId);
+          headers.push('content-length', String(Buffer.byteLength(body)));
+          res.writeHead(answer.outcome.status, headers);
           res.once('finish', () => socket.end());
           res.end(body);
           return;
@@ -259,7 +268,7 @@ export class WebSocketProxy {
       metrics.websockets.inc({ route, outcome: 'upgraded' });
       this.track(upSocket);
       const lines = appendRawResponseHeaders(upRes.rawHeaders, [], true);
-      for (const k in ctx.responseHeaders) lines.push(k, ctx.responseHeaders[k]!);
+      logRefusedHeader(this.env.logger, route, appendPluginHeaders(ctx.responseHeaders, lines));
       lines.push('x-request-id', ctx.requestId);
       let text = 'HTTP/1.1 101 Switching Protocols\r\n';
       for (let i = 0; i < lines.length; i += 2) {

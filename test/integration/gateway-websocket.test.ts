@@ -8,6 +8,8 @@ import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Plugin } from '../../gateway/types.js';
 import {
+  rawExchange,
+  rawStatus,
   route,
   simpleTable,
   startGateway,
@@ -36,6 +38,19 @@ const needsToken: Plugin = {
     return ctx.req.headers['x-token'] === 'yes'
       ? undefined
       : { status: 401, body: 'no token', reason: 'no_token' };
+  },
+};
+
+/** Sets unsafe response headers (plugin-headers.ts drops them) and wants a token. */
+const unsafeHeaders: Plugin = {
+  name: 'unsafe-headers',
+  onRequest(ctx) {
+    ctx.responseHeaders['x-good'] = 'yes';
+    ctx.responseHeaders['x-evil'] = 'a\r\nx-injected: 1';
+    ctx.responseHeaders['content-length'] = '0';
+    return ctx.req.headers['x-token'] === 'yes'
+      ? undefined
+      : { status: 401, body: 'no', headers: { 'x-split': 'a\nb' }, reason: 'no_token' };
   },
 };
 
@@ -68,8 +83,9 @@ t.test('websocket proxying', async (t) => {
         route('ws', 'ws', { match: { path: { prefix: '/ws' } }, stripPrefix: true }),
         route('guarded', 'ws', { match: { path: { prefix: '/guarded' } } }),
         route('plain', 'plain', { match: { path: { prefix: '/plain' } } }),
+        route('unsafe', 'ws', { match: { path: { prefix: '/unsafe' } } }),
       ],
-      { guarded: [needsToken] },
+      { guarded: [needsToken], unsafe: [unsafeHeaders] },
     ),
   );
 
@@ -96,6 +112,34 @@ t.test('websocket proxying', async (t) => {
     const reply = next(ws);
     ws.send('in');
     t.equal(await reply, 'echo:in:/guarded/x');
+    ws.close();
+  });
+
+  await t.test('unsafe plugin headers are dropped from handshake answers', async (t) => {
+    const upgrade = (token: string) =>
+      rawExchange(
+        port,
+        'GET /unsafe/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+          `X-Token: ${token}\r\n\r\n`,
+        500,
+      );
+    for (const [token, status] of [
+      ['no', 401],
+      ['yes', 101],
+    ] as const) {
+      const raw = await upgrade(token);
+      t.equal(rawStatus(raw), status);
+      const head = raw.slice(0, raw.indexOf('\r\n\r\n')).toLowerCase().split('\r\n');
+      t.ok(head.includes('x-good: yes'), `${status}: the safe header is there`);
+      t.notOk(
+        head.some((l) => /^(x-injected|x-evil|x-split|b$)/.test(l)),
+        `${status}: nothing injected`,
+      );
+      t.notOk(head.includes('content-length: 0'), `${status}: not the plugin's Content-Length`);
+    }
+    // The gateway is still serving.
+    const ws = await open(`ws://127.0.0.1:${port}/ws/after`);
     ws.close();
   });
 
