@@ -28,6 +28,7 @@ import { statusLabels } from './gateway-metrics.js';
 import { hostKey } from './host.js';
 import type { OriginClients } from './origins.js';
 import { isPathRejection, normalizeTarget } from './path.js';
+import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plugin-headers.js';
 import {
   bodyStreamOf,
   isEncrypted,
@@ -35,7 +36,6 @@ import {
   type ProxyResponse,
   type ResponseOwner,
 } from './proxy-io.js';
-import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plugin-headers.js';
 import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
 import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-runtime.js';
 import {

@@ -310,11 +310,7 @@ const mistakes: [string, unknown, string, RegExp?][] = [
   ],
   ['upstream idle timeout 0', base({ upstream: { idleTimeoutMs: 0 } }), 'upstream.idleTimeoutMs'],
   ['upstream head limit', base({ upstream: { maxHeadBytes: 100 } }), 'upstream.maxHeadBytes'],
-  [
-    'upstream idle cap 0',
-    base({ upstream: { idleTimeoutMaxMs: 0 } }),
-    'upstream.idleTimeoutMaxMs',
-  ],
+  ['upstream idle cap 0', base({ upstream: { idleTimeoutMaxMs: 0 } }), 'upstream.idleTimeoutMaxMs'],
   [
     'too many hosts',
     base({
