@@ -139,16 +139,9 @@ export class WebSocketProxy {
           metrics.websockets.inc({ route: rt.name, outcome: 'rejected' });
           const body = answer.outcome.body ?? '';
           const headers: string[] = [];
-          logRefusedHeader(
-            this.env.logger,
-            rt.name,
-            appendPluginHeaders(answer.outcome.headers ?? {}, headers),
-          );
-          logRefusedHeader(
-            this.env.logger,
-            rt.name,
-            appendPluginHeaders(ctx.responseHeaders, headers),
-          );
+          // ctx.responseHeaders win over the answer's own of the same name.
+          const given = { ...answer.outcome.headers, ...ctx.responseHeaders };
+          logRefusedHeader(this.env.logger, rt.name, appendPluginHeaders(given, headers));
           headers.push('x-request-id', ctx.requestId);
           headers.push('content-length', String(Buffer.byteLength(body)));
           res.writeHead(answer.outcome.status, headers);
