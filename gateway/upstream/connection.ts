@@ -74,8 +74,6 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private gone = false;
   /** When the current timeout fires (performance.now() ms), 0 for none. */
   private deadline = 0;
-  /** Reads land in sharedReadBuffer (plain TCP): body slices must be copied out. */
-  private readonly copyBody: boolean;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -96,7 +94,6 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
           port: settings.port,
           onread: { buffer: sharedReadBuffer, callback: (n) => this.onRead(n) },
         });
-    this.copyBody = !settings.tls;
     this.socket = socket;
     socket.setNoDelay(true);
     this.deadline = performance.now() + settings.connectTimeoutMs;
@@ -219,8 +216,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   }
 
   onBody(chunk: Buffer): void {
-    // A slice of the shared read buffer would be overwritten by the next read: hand out a copy.
-    this.handler?.onResponseData(this, this.copyBody ? Buffer.from(chunk) : chunk);
+    // Plain TCP reads land in sharedReadBuffer, which the next read overwrites: hand out a copy.
+    this.handler?.onResponseData(this, this.settings.tls ? chunk : Buffer.from(chunk));
   }
 
   onComplete(keepAlive: boolean): void {
