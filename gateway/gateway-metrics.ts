@@ -1,8 +1,11 @@
 /**
- * The gateway's Prometheus metrics, registered once per registry. Label objects for the hot
- * path are made once per route (RouteRuntime), so recording allocates none.
+ * The gateway's Prometheus metrics, registered once per registry. The hot path records through
+ * series bound once per route (routeSeries, kept by RouteRuntime): no label key is built and
+ * nothing is allocated per request.
  */
 import {
+  type BoundCounter,
+  type BoundHistogram,
   type Counter,
   DEFAULT_LATENCY_BUCKETS,
   type Histogram,
@@ -10,7 +13,13 @@ import {
 } from '../transport/metrics.js';
 import type { UpstreamPool } from './upstreams.js';
 
-export type StatusLabels = { readonly route: string; readonly status_class: string };
+/** What the hot path records for one route. */
+export interface RouteSeries {
+  /** roster_gateway_requests_total by status class, indexed by statusClassIndex(). */
+  readonly requests: readonly BoundCounter[];
+  readonly duration: BoundHistogram;
+  readonly upstreamDuration: BoundHistogram;
+}
 
 export class GatewayMetrics {
   readonly requests: Counter<'route' | 'status_class'>;
@@ -21,6 +30,8 @@ export class GatewayMetrics {
   readonly upstreamErrors: Counter<'service' | 'kind'>;
   readonly refused: Counter<'reason'>;
   readonly websockets: Counter<'route' | 'outcome'>;
+  /** Requests answered without a route (404, bad targets), by status class. */
+  readonly unroutedRequests: readonly BoundCounter[];
 
   constructor(registry: MetricsRegistry, pools: () => readonly UpstreamPool[]) {
     this.requests = registry.counter(
@@ -62,6 +73,7 @@ export class GatewayMetrics {
       'WebSocket upgrade attempts, by route and outcome.',
       ['route', 'outcome'],
     );
+    this.unroutedRequests = this.requestsByClass('');
     registry.gauge('roster_gateway_pool_size', 'Members of each upstream pool, by service.', {
       labelNames: ['service'],
       collect: () => sumBy(pools(), (p) => p.pool?.size ?? 0),
@@ -79,6 +91,19 @@ export class GatewayMetrics {
       },
     );
   }
+
+  /** The series one route records into (its requests, durations and its service's upstream time). */
+  routeSeries(route: string, service: string): RouteSeries {
+    return {
+      requests: this.requestsByClass(route),
+      duration: this.duration.bind({ route }),
+      upstreamDuration: this.upstreamDuration.bind({ service }),
+    };
+  }
+
+  private requestsByClass(route: string): readonly BoundCounter[] {
+    return STATUS_CLASSES.map((c) => this.requests.bind({ route, status_class: c }));
+  }
 }
 
 function sumBy(
@@ -92,7 +117,8 @@ function sumBy(
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-/** `{route, status_class}` label objects for status classes 1xx..5xx (index status/100 - 1). */
-export function statusLabels(route: string): readonly StatusLabels[] {
-  return STATUS_CLASSES.map((c) => Object.freeze({ route, status_class: c }));
+/** The index of a status's class in STATUS_CLASSES (below 100 counts as 1xx, above 599 as 5xx). */
+export function statusClassIndex(status: number): number {
+  const i = ((status / 100) | 0) - 1;
+  return i < 0 ? 0 : Math.min(i, 4);
 }

@@ -104,7 +104,7 @@ export class Gateway implements AsyncDisposable {
       closing: false,
       inFlight: 0,
     };
-    this.tables = new TableRuntime(options.table, this.upstreams, this.budgets);
+    this.tables = new TableRuntime(options.table, this.upstreams, this.budgets, this.metrics);
     this.upstreams.retain(this.tables.pools);
     this.websockets = new WebSocketProxy(this.env, () => this.tables);
   }
@@ -151,7 +151,7 @@ export class Gateway implements AsyncDisposable {
 
   /** Swaps the route table; requests in flight finish with the one they started with. */
   setTable(table: CompiledRouteTable): void {
-    const next = new TableRuntime(table, this.upstreams, this.budgets);
+    const next = new TableRuntime(table, this.upstreams, this.budgets, this.metrics);
     this.tables = next;
     this.upstreams.retain(next.pools);
     // Retry budgets follow route names across tables; forget those of removed routes.

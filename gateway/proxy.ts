@@ -23,8 +23,7 @@ import {
   trustedChain,
   upstreamRequestHeaders,
 } from './forwarding.js';
-import type { GatewayMetrics, StatusLabels } from './gateway-metrics.js';
-import { statusLabels } from './gateway-metrics.js';
+import { type GatewayMetrics, statusClassIndex } from './gateway-metrics.js';
 import { hostKey } from './host.js';
 import type { OriginClients } from './origins.js';
 import { isPathRejection, normalizeTarget } from './path.js';
@@ -102,7 +101,6 @@ async function* streamBody(
   }
 }
 
-const NONE_LABELS = statusLabels('');
 const CONNECT_ERRORS = new Set<string>([
   'ECONNREFUSED',
   'EHOSTUNREACH',
@@ -114,11 +112,6 @@ const CONNECT_ERRORS = new Set<string>([
 const RESET_ERRORS = new Set<string>(['ECONNRESET', 'EPIPE', UpstreamErrorCode.closed]);
 
 type FailureKind = 'connect' | 'reset' | 'status';
-
-function statusIndex(status: number): number {
-  const i = ((status / 100) | 0) - 1;
-  return i < 0 ? 0 : Math.min(i, 4);
-}
 
 export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner {
   readonly startedAt: number;
@@ -402,10 +395,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   ): void {
     if (statusCode < 200) return;
     const rt = this.rt!;
-    this.env.metrics.upstreamDuration.observe(
-      rt.serviceLabels,
-      (performance.now() - this.upstreamStartedAt) / 1000,
-    );
+    rt.metrics.upstreamDuration.observe((performance.now() - this.upstreamStartedAt) / 1000);
     if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {
       this.done?.({ ok: false });
       this.discarding = true;
@@ -535,11 +525,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.controller?.abort(new Error('client closed'));
     }
     const rt = this.rt;
-    const labels: readonly StatusLabels[] = rt === undefined ? NONE_LABELS : rt.statusLabels;
     const status = res.headersSent ? res.statusCode : 499;
-    env.metrics.requests.inc(labels[statusIndex(status)]);
-    if (rt !== undefined) {
-      env.metrics.duration.observe(rt.routeLabels, (performance.now() - this.startedAt) / 1000);
-    }
+    const requests = rt === undefined ? env.metrics.unroutedRequests : rt.metrics.requests;
+    requests[statusClassIndex(status)]!.inc();
+    if (rt !== undefined) rt.metrics.duration.observe((performance.now() - this.startedAt) / 1000);
   }
 }

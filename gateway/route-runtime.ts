@@ -1,9 +1,9 @@
 /**
  * What the hot path needs per route, prepared once per route table: the plugin chain, the
- * shared upstream pool, timeouts, the retry policy with its budget, and metric label objects.
+ * shared upstream pool, timeouts, the retry policy with its budget, and its bound metric series.
  * A new table gets new runtimes; requests in flight keep the ones they started with.
  */
-import { type StatusLabels, statusLabels } from './gateway-metrics.js';
+import type { GatewayMetrics, RouteSeries } from './gateway-metrics.js';
 import { RetryBudget } from './retry-budget.js';
 import type { CompiledRouteTable, Plugin, RouteConfig } from './types.js';
 import type { UpstreamPool, Upstreams } from './upstreams.js';
@@ -27,15 +27,14 @@ export class RouteRuntime {
   readonly plugins: readonly Plugin[];
   readonly timeoutMs: number;
   readonly retry: RetryRuntime;
-  readonly routeLabels: { readonly route: string };
-  readonly statusLabels: readonly StatusLabels[];
-  readonly serviceLabels: { readonly service: string };
+  readonly metrics: RouteSeries;
 
   constructor(
     readonly route: RouteConfig,
     table: CompiledRouteTable,
     readonly upstream: UpstreamPool,
     budgets: Map<string, RetryBudget>,
+    metrics: GatewayMetrics,
   ) {
     this.name = route.name;
     this.plugins = table.plugins(route);
@@ -55,9 +54,7 @@ export class RouteRuntime {
       onStatus: new Set(r === undefined ? [] : (r.onStatus ?? [502, 503, 504])),
       budget,
     };
-    this.routeLabels = Object.freeze({ route: route.name });
-    this.statusLabels = statusLabels(route.name);
-    this.serviceLabels = Object.freeze({ service: route.service });
+    this.metrics = metrics.routeSeries(route.name, route.service);
   }
 
   /** Whether a request with this method may be retried at all. */
@@ -75,6 +72,7 @@ export class TableRuntime {
     readonly table: CompiledRouteTable,
     private readonly upstreams: Upstreams,
     private readonly budgets: Map<string, RetryBudget>,
+    private readonly metrics: GatewayMetrics,
   ) {
     for (const route of table.routes) this.runtime(route);
   }
@@ -85,7 +83,7 @@ export class TableRuntime {
     if (rt === undefined) {
       const upstream = this.upstreams.forRoute(route);
       this.pools.add(upstream);
-      rt = new RouteRuntime(route, this.table, upstream, this.budgets);
+      rt = new RouteRuntime(route, this.table, upstream, this.budgets, this.metrics);
       this.byRoute.set(route, rt);
     }
     return rt;

@@ -7,7 +7,9 @@
  * `roster_metrics_dropped_series_total{metric="…"}` counts the drops.
  *
  * The hot path (`inc`, `set`, `observe`) is one Map lookup by a key built from the label
- * values; label text is escaped once, when a series is created.
+ * values; label text is escaped once, when a series is created. Callers that record the same
+ * labels over and over take a handle once (`Counter.bind`, `Histogram.bind`): recording through
+ * it builds no key and looks nothing up.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RosterError } from '../protocol/errors.js';
@@ -31,6 +33,18 @@ export type MetricType = 'counter' | 'gauge' | 'histogram';
 
 /** Label values keyed by label name. Missing labels render as the empty string. */
 export type LabelValues<L extends string> = Readonly<Record<L, string>>;
+
+/** One counter series, bound once (Counter.bind). */
+export interface BoundCounter {
+  /** Adds `n` (default 1, must be >= 0). */
+  inc(n?: number): void;
+}
+
+/** One histogram series, bound once (Histogram.bind). */
+export interface BoundHistogram {
+  /** Records one observation; NaN is ignored. */
+  observe(value: number): void;
+}
 
 export interface MetricOptions<L extends string> {
   readonly labelNames?: readonly L[];
@@ -116,6 +130,8 @@ abstract class Metric<L extends string, S extends { readonly labels: string }> {
   readonly help: string;
   readonly labelNames: readonly L[];
   protected readonly series = new Map<string, S>();
+  /** Bumped whenever series are forgotten, so bound handles look theirs up again. */
+  private generation = 0;
   private readonly maxSeries: number;
   private readonly onDrop: (metric: string) => void;
 
@@ -135,12 +151,14 @@ abstract class Metric<L extends string, S extends { readonly labels: string }> {
   /** Forgets one series (for example an upstream that left a pool). */
   remove(labels?: LabelValues<L>): void {
     this.series.delete(this.keyOf(labels));
+    this.generation++;
     if (this.labelNames.length === 0) this.ensureUnlabelled();
   }
 
   /** Forgets every series. */
   reset(): void {
     this.series.clear();
+    this.generation++;
     if (this.labelNames.length === 0) this.ensureUnlabelled();
   }
 
@@ -170,6 +188,22 @@ abstract class Metric<L extends string, S extends { readonly labels: string }> {
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /**
+   * The series of one label set, for a bound handle: looked up on first use and again only
+   * after remove()/reset() (or while the series bound keeps it from existing).
+   */
+  protected resolver(labels: LabelValues<L> | undefined): () => S | undefined {
+    let series: S | undefined;
+    let generation = -1;
+    return () => {
+      if (series === undefined || generation !== this.generation) {
+        series = this.seriesFor(labels);
+        generation = this.generation;
+      }
+      return series;
+    };
   }
 
   /** An unambiguous key: one label is its value; several are length-prefixed. */
@@ -225,6 +259,19 @@ export class Counter<L extends string = never> extends Metric<L, ValueSeries> {
     if (!(n >= 0)) throw invalid('counter increment must be >= 0', { metric: this.name });
     const s = this.seriesFor(labels);
     if (s !== undefined) s.value += n;
+  }
+
+  /** A handle on one series (for a hot path recording the same labels again and again). */
+  bind(labels?: LabelValues<L>): BoundCounter {
+    const series = this.resolver(labels);
+    const name = this.name;
+    return {
+      inc(n = 1): void {
+        if (!(n >= 0)) throw invalid('counter increment must be >= 0', { metric: name });
+        const s = series();
+        if (s !== undefined) s.value += n;
+      },
+    };
   }
 
   /** The current value of one series (0 if absent). */
@@ -372,7 +419,22 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramSeri
     }
     if (value === undefined || Number.isNaN(value)) return;
     const s = this.seriesFor(labels);
-    if (s === undefined) return;
+    if (s !== undefined) this.record(s, value);
+  }
+
+  /** A handle on one series (for a hot path recording the same labels again and again). */
+  bind(labels?: LabelValues<L>): BoundHistogram {
+    const series = this.resolver(labels);
+    return {
+      observe: (value: number): void => {
+        if (Number.isNaN(value)) return;
+        const s = series();
+        if (s !== undefined) this.record(s, value);
+      },
+    };
+  }
+
+  private record(s: HistogramSeries, value: number): void {
     const b = this.buckets;
     const n = b.length;
     let i = 0;

@@ -307,6 +307,59 @@ t.test('series cardinality is bounded', async (t) => {
   );
 });
 
+t.test(
+  'bound series record into the same series and follow remove, reset and the bound',
+  async (t) => {
+    const r = new MetricsRegistry({ maxSeriesPerMetric: 2 });
+    const c = r.counter('roster_bound_total', 'Bound.', ['route', 'code']);
+    const a = c.bind({ route: 'a', code: '2xx' });
+    a.inc();
+    a.inc(2);
+    c.inc({ route: 'a', code: '2xx' });
+    t.equal(c.get({ route: 'a', code: '2xx' }), 4, 'bound and unbound updates meet in one series');
+    t.throws(() => a.inc(-1), { code: 'ROSTER_ERR_INVALID_ARGUMENT' });
+    c.remove({ route: 'a', code: '2xx' });
+    a.inc();
+    t.equal(
+      c.get({ route: 'a', code: '2xx' }),
+      1,
+      'after remove() the handle records into a new series',
+    );
+    c.reset();
+    a.inc(5);
+    t.equal(c.get({ route: 'a', code: '2xx' }), 5, 'after reset() too');
+
+    c.inc({ route: 'b', code: '2xx' });
+    const dropped = c.bind({ route: 'c', code: '2xx' });
+    dropped.inc();
+    t.equal(c.size, 2, 'a bound handle past the series bound creates nothing');
+    t.match(r.render(), /roster_metrics_dropped_series_total\{metric="roster_bound_total"\} 1\n/);
+    c.remove({ route: 'b', code: '2xx' });
+    dropped.inc();
+    t.equal(c.get({ route: 'c', code: '2xx' }), 1, 'and records once there is room');
+
+    const h = r.histogram('roster_bound_seconds', 'Bound histogram.', {
+      buckets: [0.1, 1],
+      labelNames: ['route'],
+    });
+    const hb = h.bind({ route: 'a' });
+    hb.observe(0.05);
+    hb.observe(0.5);
+    hb.observe(Number.NaN);
+    h.observe({ route: 'a' }, 5);
+    t.equal(
+      body(r).split('# HELP roster_bound_seconds')[1],
+      ' Bound histogram.\n' +
+        '# TYPE roster_bound_seconds histogram\n' +
+        'roster_bound_seconds_bucket{route="a",le="0.1"} 1\n' +
+        'roster_bound_seconds_bucket{route="a",le="1"} 2\n' +
+        'roster_bound_seconds_bucket{route="a",le="+Inf"} 3\n' +
+        'roster_bound_seconds_sum{route="a"} 5.55\n' +
+        'roster_bound_seconds_count{route="a"} 3\n',
+    );
+  },
+);
+
 t.test('name validation and duplicate registration', async (t) => {
   const r = new MetricsRegistry();
   for (const bad of [
