@@ -135,6 +135,8 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private upstreamStartedAt = 0;
   private discarding = false;
   private responding = false;
+  /** The response was ended with the body's last chunk (before onResponseEnd). */
+  private ended = false;
   private gone = false;
 
   constructor(
@@ -408,8 +410,14 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.writeHead(statusCode, out);
   }
 
-  onResponseData(controller: UpstreamController, chunk: Buffer): void {
+  onResponseData(controller: UpstreamController, chunk: Buffer, last: boolean): void {
     if (this.discarding || this.gone) return;
+    if (last) {
+      // The whole body is here: head and body leave in one write, no chunk held for a tick.
+      this.ended = true;
+      this.res.end(chunk);
+      return;
+    }
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', onResponseDrain);
@@ -422,7 +430,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.attemptUpstream();
       return;
     }
-    if (!this.gone) this.res.end();
+    if (!this.gone && !this.ended) this.res.end();
   }
 
   onResponseError(_controller: UpstreamController | undefined, err: Error): void {

@@ -215,9 +215,9 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.handler?.onResponseStart(this, status, headers);
   }
 
-  onBody(chunk: Buffer): void {
+  onBody(chunk: Buffer, last: boolean): void {
     // Plain TCP reads land in sharedReadBuffer, which the next read overwrites: hand out a copy.
-    this.handler?.onResponseData(this, this.settings.tls ? chunk : Buffer.from(chunk));
+    this.handler?.onResponseData(this, this.settings.tls ? chunk : Buffer.from(chunk), last);
   }
 
   onComplete(keepAlive: boolean): void {

@@ -18,7 +18,8 @@ import { hasControl, TOKEN_CHAR } from '../http-syntax.js';
 export interface ResponseListener {
   /** The final response head; names are lower-case, repeated fields become arrays. */
   onHead(status: number, headers: Record<string, string | string[]>): void;
-  onBody(chunk: Buffer): void;
+  /** `last`: the body's declared length is complete with this chunk (onComplete follows). */
+  onBody(chunk: Buffer, last: boolean): void;
   /** The body is complete; `keepAlive` tells whether the connection may carry another request. */
   onComplete(keepAlive: boolean): void;
 }
@@ -104,7 +105,10 @@ export class ResponseParser {
         case State.Length: {
           const n = Math.min(this.remaining, buf.length - at);
           this.remaining -= n;
-          this.listener.onBody(at === 0 && n === buf.length ? buf : buf.subarray(at, at + n));
+          this.listener.onBody(
+            at === 0 && n === buf.length ? buf : buf.subarray(at, at + n),
+            this.remaining === 0,
+          );
           at += n;
           if (this.remaining === 0) this.complete();
           break;
@@ -128,13 +132,13 @@ export class ResponseParser {
         case State.ChunkData: {
           const n = Math.min(this.remaining, buf.length - at);
           this.remaining -= n;
-          this.listener.onBody(buf.subarray(at, at + n));
+          this.listener.onBody(buf.subarray(at, at + n), false);
           at += n;
           if (this.remaining === 0) this.state = State.ChunkDataEnd;
           break;
         }
         case State.UntilClose:
-          this.listener.onBody(at === 0 ? buf : buf.subarray(at));
+          this.listener.onBody(at === 0 ? buf : buf.subarray(at), false);
           return;
         case State.Done:
           throw new ResponseParseError('unexpected bytes after the response');

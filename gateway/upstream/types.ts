@@ -33,7 +33,11 @@ export interface UpstreamHandler {
     statusCode: number,
     headers: Record<string, string | string[]>,
   ): void;
-  onResponseData(controller: UpstreamController, chunk: Buffer): void;
+  /**
+   * A body chunk. `last` is true when it completes a body of declared length (Content-Length),
+   * so the response can be finished at once; onResponseEnd still follows.
+   */
+  onResponseData(controller: UpstreamController, chunk: Buffer, last: boolean): void;
   onResponseEnd(controller: UpstreamController): void;
   /** Exactly once when the exchange fails (connect error, reset, timeout, bad response, abort). */
   onResponseError(controller: UpstreamController | undefined, err: Error): void;

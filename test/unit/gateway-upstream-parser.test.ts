@@ -303,7 +303,7 @@ t.test('one parser carries consecutive responses of a keep-alive connection', as
   const events: string[] = [];
   const parser = new ResponseParser({
     onHead: (s) => events.push(`head ${s}`),
-    onBody: (c) => events.push(`body ${c.toString()}`),
+    onBody: (c, last) => events.push(`body ${c.toString()}${last ? ' (last)' : ''}`),
     onComplete: (k) => events.push(`complete ${k}`),
   });
   t.equal(parser.busy, false);
@@ -323,7 +323,7 @@ t.test('one parser carries consecutive responses of a keep-alive connection', as
   t.same(events, [
     'head 200',
     'body ab',
-    'body cd',
+    'body cd (last)',
     'complete true',
     'head 200',
     'complete true',
