@@ -4,16 +4,18 @@
  * requests, and hands the connection — with every byte not yet served, untouched — to Node's
  * HTTP server the first time a request falls outside the edge's subset.
  *
- * Timeouts: the socket's inactivity timer (keep-alive idle time; re-armed by Node on every read
- * and write) closes idle connections; a head that takes longer than the headers timeout to
- * arrive gets 408 (while a head is partial, the inactivity timer runs on the headers timeout, so
- * silence is caught too).
+ * Timeouts are deadlines on the gateway's shared DeadlineClock (no socket timer for Node to
+ * re-arm on every read and write): between requests, the keep-alive idle time from the end of
+ * the last response (extended while that response is still leaving a slow reader, as long as it
+ * makes progress); from the first bytes of a head, the headers timeout for the whole head —
+ * silence or a trickle past it gets 408. While an exchange runs, its own timeouts apply.
  *
  * A client that half-closes (FIN) is treated as Node's server treats it (httpAllowHalfOpen
  * off): the exchange in progress is abandoned and the connection closed. While an exchange
  * runs, reading stops once more than a head's worth of pipelined bytes waits.
  */
 import type { Socket } from 'node:net';
+import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
@@ -38,10 +40,14 @@ export interface EdgeConnectionOwner {
   released(connection: EdgeConnection): void;
 }
 
-export class EdgeConnection implements ResponseSink {
+export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private pending: Buffer | undefined = undefined;
   private current: EdgeResponse | undefined = undefined;
   private headStartedAt = 0;
+  /** When the current timeout fires (performance.now() ms); 0 while an exchange runs. */
+  private deadline: number;
+  /** Bytes still queued on the socket when the idle deadline last passed (-1: none). */
+  private unsentAtDeadline = -1;
   private scheduled = false;
   private released = false;
 
@@ -52,7 +58,6 @@ export class EdgeConnection implements ResponseSink {
     else if (pending.length > this.owner.limits.maxHeaderBytes) this.socket.pause();
   };
   private readonly onDrain = (): void => this.current?.drained();
-  private readonly onTimeout = (): void => this.timedOut();
   private readonly onClose = (): void => this.closed();
   private readonly onEnd = (): void => this.ended();
   private readonly onError = (): void => {
@@ -68,10 +73,10 @@ export class EdgeConnection implements ResponseSink {
     private readonly owner: EdgeConnectionOwner,
   ) {
     socket.setNoDelay(true);
-    socket.setTimeout(owner.limits.keepAliveTimeoutMs);
+    this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
+    deadlineClock.watch(this);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
     socket.on('close', this.onClose);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -96,6 +101,8 @@ export class EdgeConnection implements ResponseSink {
       this.socket.end();
       return;
     }
+    this.deadline = performance.now() + this.owner.limits.keepAliveTimeoutMs;
+    this.unsentAtDeadline = -1;
     if (this.pending !== undefined && !this.scheduled) {
       // Not from inside the exchange that just ended: let it unwind first.
       this.scheduled = true;
@@ -121,11 +128,9 @@ export class EdgeConnection implements ResponseSink {
     if (head === INCOMPLETE) {
       const now = performance.now();
       if (this.headStartedAt === 0) {
+        // From the head's first bytes, the whole head has the headers timeout to arrive.
         this.headStartedAt = now;
-        // Silence from here on is the head's: time it with the headers timeout.
-        if (limits.headersTimeoutMs !== limits.keepAliveTimeoutMs) {
-          this.socket.setTimeout(limits.headersTimeoutMs);
-        }
+        this.deadline = now + limits.headersTimeoutMs;
       } else if (now - this.headStartedAt > limits.headersTimeoutMs) this.refuseSlowHead();
       return;
     }
@@ -133,12 +138,8 @@ export class EdgeConnection implements ResponseSink {
       this.handOff();
       return;
     }
-    if (this.headStartedAt !== 0) {
-      this.headStartedAt = 0;
-      if (limits.headersTimeoutMs !== limits.keepAliveTimeoutMs) {
-        this.socket.setTimeout(limits.keepAliveTimeoutMs);
-      }
-    }
+    this.headStartedAt = 0;
+    this.deadline = 0;
     this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
     const socket = this.socket;
     const res = new EdgeResponse(socket, this, head.method, head.keepAlive && !this.owner.closing);
@@ -146,13 +147,26 @@ export class EdgeConnection implements ResponseSink {
     this.owner.request(new EdgeRequest(head, socket), res);
   }
 
-  private timedOut(): void {
+  checkDeadline(now: number): void {
+    if (this.deadline === 0 || now < this.deadline) return;
+    this.deadline = 0;
     if (this.current !== undefined) return; // an exchange is running; its own timeouts apply
-    if (this.pending !== undefined) this.refuseSlowHead();
-    else this.socket.destroy();
+    if (this.pending !== undefined) {
+      this.refuseSlowHead();
+      return;
+    }
+    // Idle. The last response may still be leaving for a slow reader: wait while it moves.
+    const unsent = this.socket.writableLength;
+    if (unsent > 0 && unsent !== this.unsentAtDeadline) {
+      this.unsentAtDeadline = unsent;
+      this.deadline = now + this.owner.limits.keepAliveTimeoutMs;
+      return;
+    }
+    this.socket.destroy();
   }
 
   private refuseSlowHead(): void {
+    this.deadline = 0;
     this.pending = undefined;
     // Whatever the client sends after this is not read as a request.
     this.socket.off('data', this.onData);
@@ -164,11 +178,9 @@ export class EdgeConnection implements ResponseSink {
     const socket = this.socket;
     socket.off('data', this.onData);
     socket.off('drain', this.onDrain);
-    socket.off('timeout', this.onTimeout);
     socket.off('close', this.onClose);
     socket.off('end', this.onEnd);
     socket.off('error', this.onError);
-    socket.setTimeout(0);
     socket.pause();
     const pending = this.pending;
     this.pending = undefined;
@@ -199,6 +211,8 @@ export class EdgeConnection implements ResponseSink {
   private release(): void {
     if (this.released) return;
     this.released = true;
+    this.deadline = 0;
+    deadlineClock.unwatch(this);
     this.owner.released(this);
   }
 }

@@ -14,6 +14,7 @@
  * refuses it exactly as before. The edge therefore never accepts a request Node would refuse.
  */
 
+import { commonHeaderName } from '../header-names.js';
 import { isToken, isVisibleAscii, trimOws } from '../http-syntax.js';
 
 export interface RequestHead {
@@ -94,7 +95,7 @@ export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
     if (!isToken(name)) return FALLBACK; // also refuses obs-fold (leading space or tab)
     const value = trimOws(line.slice(colon + 1));
     if (!isFieldValue(value)) return FALLBACK; // bare CR or LF, other controls, obs-text
-    const lower = name.toLowerCase();
+    const lower = commonHeaderName(line, 0, colon) ?? name.toLowerCase();
     // Repeats, and names that are Object.prototype members (`__proto__`, `constructor`…).
     if (lower in headers) return FALLBACK;
     switch (lower) {

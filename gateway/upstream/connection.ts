@@ -11,8 +11,8 @@
  */
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { hasControl } from '../http-syntax.js';
-import { type DeadlineHolder, upstreamClock } from './deadline-clock.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
   type UpstreamController,
@@ -97,7 +97,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.socket = socket;
     socket.setNoDelay(true);
     this.deadline = performance.now() + settings.connectTimeoutMs;
-    upstreamClock.watch(this);
+    deadlineClock.watch(this);
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     if (settings.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -317,7 +317,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private onClose(): void {
     this.gone = true;
     this.deadline = 0;
-    upstreamClock.unwatch(this);
+    deadlineClock.unwatch(this);
     if (this.handler !== undefined) {
       this.closedEarly(new UpstreamError(UpstreamErrorCode.closed, 'upstream connection closed'));
     }

@@ -13,6 +13,7 @@
  * Body chunks handed to the listener are views of the socket's buffers (no copies).
  */
 
+import { commonHeaderName } from '../header-names.js';
 import { hasControl, TOKEN_CHAR } from '../http-syntax.js';
 
 export interface ResponseListener {
@@ -322,8 +323,11 @@ function fieldAt(
   const value = text.slice(a, b);
   if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
   if (headers === undefined) return;
-  const rawName = text.slice(from, colon);
-  const name = upper ? rawName.toLowerCase() : rawName;
+  let name = commonHeaderName(text, from, colon);
+  if (name === undefined) {
+    const rawName = text.slice(from, colon);
+    name = upper ? rawName.toLowerCase() : rawName;
+  }
   const prev = headers[name];
   if (prev === undefined) headers[name] = value;
   else if (typeof prev === 'string') headers[name] = [prev, value];

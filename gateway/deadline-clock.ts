@@ -1,8 +1,8 @@
 /**
- * One coarse ticker for the upstream connections' timeouts, instead of a socket timer re-armed
- * three times per request (each re-arm allocates a Timeout and a bound function). A connection
- * keeps a deadline (performance.now() based, 0 for none) and the clock checks every watched
- * connection each tick: a timeout fires at most one tick late, never early.
+ * One coarse ticker for the gateway's connection timeouts (upstream connections and the edge's
+ * client connections), instead of socket timers that Node re-arms on every read and write. A
+ * connection keeps a deadline (performance.now() based, 0 for none) and the clock checks every
+ * watched connection each tick: a timeout fires at most one tick late, never early.
  */
 
 export interface DeadlineHolder {
@@ -38,5 +38,5 @@ export class DeadlineClock {
   }
 }
 
-/** The clock all upstream connections of the process share. */
-export const upstreamClock = new DeadlineClock();
+/** The clock all connections of the process share. */
+export const deadlineClock = new DeadlineClock();
