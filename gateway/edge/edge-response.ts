@@ -97,24 +97,24 @@ export class EdgeResponse implements ProxyResponse {
     this.statusCode = status;
     this.headersSent = true;
     if (status < 200 || status === 204 || status === 304) this.bodyless = true;
-    // One flat string from parts (joined once), not a chain of concatenations to flatten.
-    const head: string[] = [statusLine(status)];
+    // Concatenated, not joined from an array: the socket copies the rope out without
+    // flattening it, and no growing array of parts is allocated.
+    let head = statusLine(status);
     let length = false;
     let date = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
       else if (name.length === 4 && name.toLowerCase() === 'date') date = true;
-      head.push(name, ': ', headers[i + 1]!, '\r\n');
+      head += `${name}: ${headers[i + 1]!}\r\n`;
     }
-    if (!date) head.push('date: ', httpDate(), '\r\n');
+    if (!date) head += `date: ${httpDate()}\r\n`;
     if (!length && !this.bodyless) {
       this.chunked = true;
-      head.push('transfer-encoding: chunked\r\n');
+      head += 'transfer-encoding: chunked\r\n';
     }
-    if (!this.shouldKeepAlive) head.push('connection: close\r\n');
-    head.push('\r\n');
-    this.head = head.join('');
+    if (!this.shouldKeepAlive) head += 'connection: close\r\n';
+    this.head = `${head}\r\n`;
     return this;
   }
 
