@@ -97,12 +97,14 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     if (this.current !== response) return;
     this.current = undefined;
     response.emitClose();
+    // Idle from here; a closing connection keeps the deadline too, for a client that stops
+    // reading before the end of the response.
+    this.deadline = performance.now() + this.owner.limits.keepAliveTimeoutMs;
+    this.unsentAtDeadline = -1;
     if (!response.shouldKeepAlive || this.owner.closing) {
       this.socket.end();
       return;
     }
-    this.deadline = performance.now() + this.owner.limits.keepAliveTimeoutMs;
-    this.unsentAtDeadline = -1;
     if (this.pending !== undefined && !this.scheduled) {
       // Not from inside the exchange that just ended: let it unwind first.
       this.scheduled = true;
@@ -166,7 +168,9 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   }
 
   private refuseSlowHead(): void {
-    this.deadline = 0;
+    // The 408 gets the headers timeout to leave; a client that does not read it is then cut.
+    this.deadline = performance.now() + this.owner.limits.headersTimeoutMs;
+    this.unsentAtDeadline = -1;
     this.pending = undefined;
     // Whatever the client sends after this is not read as a request.
     this.socket.off('data', this.onData);

@@ -11,8 +11,16 @@ import { EdgeConnection, type EdgeConnectionOwner } from '../../gateway/edge/edg
 
 class StandInSocket extends EventEmitter {
   writableLength = 0;
+  writableNeedDrain = false;
   destroyed = false;
   ended: string | undefined = undefined;
+  written = '';
+  write(data: string | Buffer): boolean {
+    this.written += data.toString();
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
   setNoDelay(): this {
     return this;
   }
@@ -32,13 +40,20 @@ class StandInSocket extends EventEmitter {
 
 const limits = { maxHeaderBytes: 16_384, headersTimeoutMs: 1_000, keepAliveTimeoutMs: 5_000 };
 
-function connection(): { socket: StandInSocket; edge: EdgeConnection; requests: number[] } {
+function connection(answer = false): {
+  socket: StandInSocket;
+  edge: EdgeConnection;
+  requests: number[];
+} {
   const socket = new StandInSocket();
   const requests: number[] = [];
   const owner: EdgeConnectionOwner = {
     limits,
     closing: false,
-    request: () => requests.push(1),
+    request: (_req, res) => {
+      requests.push(1);
+      if (answer) res.writeHead(200, ['content-length', '2']).end('ok');
+    },
     fallback: () => undefined,
     released: () => undefined,
   };
@@ -89,4 +104,37 @@ t.test('while an exchange runs, the connection has no deadline of its own', asyn
   edge.checkDeadline(performance.now() + 10 * limits.keepAliveTimeoutMs);
   t.equal(socket.destroyed, false);
   t.equal(socket.ended, undefined);
+});
+
+t.test(
+  'a client that stops reading a Connection: close response is cut after the grace',
+  async (t) => {
+    const { socket, edge, requests } = connection(true);
+    socket.emit('data', Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+    t.equal(requests.length, 1);
+    t.match(socket.written, /^HTTP\/1\.1 200 OK\r\n/);
+    t.equal(socket.ended, '', 'the response was ended and the connection is closing');
+    socket.writableLength = 4096; // the client reads nothing: it stays queued
+    let now = performance.now() + limits.keepAliveTimeoutMs + 1;
+    edge.checkDeadline(now);
+    t.equal(socket.destroyed, false, 'one idle period of grace while bytes are queued');
+    now += limits.keepAliveTimeoutMs + 1;
+    edge.checkDeadline(now);
+    t.equal(socket.destroyed, true, 'then it is cut');
+  },
+);
+
+t.test('a 408 the client does not read does not keep the connection forever', async (t) => {
+  const { socket, edge } = connection();
+  const start = performance.now();
+  socket.emit('data', Buffer.from('GET / HTTP/1.1\r\n'));
+  edge.checkDeadline(start + limits.headersTimeoutMs + 1);
+  t.match(socket.ended, /^HTTP\/1\.1 408 /);
+  socket.writableLength = 200;
+  let now = start + 2 * limits.headersTimeoutMs + 2;
+  edge.checkDeadline(now);
+  t.equal(socket.destroyed, false, 'grace while the 408 is queued');
+  now += limits.keepAliveTimeoutMs + 1;
+  edge.checkDeadline(now);
+  t.equal(socket.destroyed, true);
 });
