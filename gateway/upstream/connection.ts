@@ -128,8 +128,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     const body = request.body;
     const h = request.headers;
     // Concatenated, not joined from an array: the socket copies the rope out without
-    // flattening it, and no growing array of parts is allocated (measured: ~30% faster,
-    // about half the garbage).
+    // flattening it, and no growing array of parts is allocated (micro-benchmark of a
+    // 7-header head: ~30% faster, about half the garbage).
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
     let hasHost = false;
     let declared: number | undefined;
