@@ -8,6 +8,8 @@
  * - SIGTERM or SIGINT stop gracefully: the gateway leaves the registry, stops accepting, lets
  *   requests in flight finish (up to `gateway.shutdownGraceMs`), closes, and exits 0. A second
  *   signal, or a stop taking much longer than the grace period, exits 1 at once.
+ * - Re-executed under a GC mode (cli/gateway-runtime.ts), it stops the same way when the
+ *   parent `roster` process goes away.
  */
 
 import { type Command, Option } from 'commander';
@@ -20,6 +22,7 @@ import {
 import { createLogger, type Logger, type NatsBus } from '../../transport/index.js';
 import { defaultProcessMetrics, MetricsRegistry } from '../../transport/metrics.js';
 import { connectWithRetry } from '../connect.js';
+import { stopWhenParentGoes } from '../gateway-runtime.js';
 import { stopOnSignals } from '../lifecycle.js';
 import { type LogLevel, parseLogLevel, parseReadableFile } from '../options.js';
 
@@ -61,6 +64,7 @@ export async function runGateway(options: GatewayCommandOptions): Promise<void> 
     graceMs: graceMs + 15_000,
     onForce: (reason) => logger.fatal(reason),
   });
+  stopWhenParentGoes();
   // Process gauges (memory, event-loop lag) belong to the process, as for `roster node`.
   const metrics = new MetricsRegistry();
   const processMetrics = defaultProcessMetrics(metrics);
