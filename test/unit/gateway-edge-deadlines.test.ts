@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { EdgeConnection, type EdgeConnectionOwner } from '../../gateway/edge/edge-connection.js';
 
 class StandInSocket extends EventEmitter {
@@ -62,6 +62,14 @@ function connection(answer = false): {
   return { socket, edge, requests };
 }
 
+/** From `now` (a passed deadline) with bytes queued: one idle period of grace, then closed. */
+function expectGraceThenCut(t: Test, socket: StandInSocket, edge: EdgeConnection, now: number) {
+  edge.checkDeadline(now);
+  t.equal(socket.destroyed, false, 'one idle period of grace while bytes are queued');
+  edge.checkDeadline(now + limits.keepAliveTimeoutMs + 1);
+  t.equal(socket.destroyed, true, 'no progress for a whole idle period: closed');
+}
+
 t.test('an idle connection closes once the keep-alive time has passed, not before', async (t) => {
   const { socket, edge } = connection();
   const start = performance.now();
@@ -115,12 +123,7 @@ t.test(
     t.match(socket.written, /^HTTP\/1\.1 200 OK\r\n/);
     t.equal(socket.ended, '', 'the response was ended and the connection is closing');
     socket.writableLength = 4096; // the client reads nothing: it stays queued
-    let now = performance.now() + limits.keepAliveTimeoutMs + 1;
-    edge.checkDeadline(now);
-    t.equal(socket.destroyed, false, 'one idle period of grace while bytes are queued');
-    now += limits.keepAliveTimeoutMs + 1;
-    edge.checkDeadline(now);
-    t.equal(socket.destroyed, true, 'then it is cut');
+    expectGraceThenCut(t, socket, edge, performance.now() + limits.keepAliveTimeoutMs + 1);
   },
 );
 
@@ -130,11 +133,6 @@ t.test('a 408 the client does not read does not keep the connection forever', as
   socket.emit('data', Buffer.from('GET / HTTP/1.1\r\n'));
   edge.checkDeadline(start + limits.headersTimeoutMs + 1);
   t.match(socket.ended, /^HTTP\/1\.1 408 /);
-  socket.writableLength = 200;
-  let now = start + 2 * limits.headersTimeoutMs + 2;
-  edge.checkDeadline(now);
-  t.equal(socket.destroyed, false, 'grace while the 408 is queued');
-  now += limits.keepAliveTimeoutMs + 1;
-  edge.checkDeadline(now);
-  t.equal(socket.destroyed, true);
+  socket.writableLength = 200; // the 408 stays queued
+  expectGraceThenCut(t, socket, edge, start + 2 * limits.headersTimeoutMs + 2);
 });
