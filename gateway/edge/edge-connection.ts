@@ -43,7 +43,8 @@ export interface EdgeConnectionOwner {
 export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private pending: Buffer | undefined = undefined;
   private current: EdgeResponse | undefined = undefined;
-  private headStartedAt = 0;
+  /** A head has begun to arrive (its headers timeout runs). */
+  private readingHead = false;
   /** When the current timeout fires (performance.now() ms); 0 while an exchange runs. */
   private deadline: number;
   /** Bytes still queued on the socket when the idle deadline last passed (-1: none). */
@@ -128,19 +129,18 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     const limits = this.owner.limits;
     const head = readRequestHead(buf, limits.maxHeaderBytes);
     if (head === INCOMPLETE) {
-      const now = performance.now();
-      if (this.headStartedAt === 0) {
+      if (!this.readingHead) {
         // From the head's first bytes, the whole head has the headers timeout to arrive.
-        this.headStartedAt = now;
-        this.deadline = now + limits.headersTimeoutMs;
-      } else if (now - this.headStartedAt > limits.headersTimeoutMs) this.refuseSlowHead();
+        this.readingHead = true;
+        this.deadline = performance.now() + limits.headersTimeoutMs;
+      }
       return;
     }
     if (head === FALLBACK) {
       this.handOff();
       return;
     }
-    this.headStartedAt = 0;
+    this.readingHead = false;
     this.deadline = 0;
     this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
     const socket = this.socket;
