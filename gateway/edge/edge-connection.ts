@@ -13,12 +13,18 @@
  * A client that half-closes (FIN) is treated as Node's server treats it (httpAllowHalfOpen
  * off): the exchange in progress is abandoned and the connection closed. While an exchange
  * runs, reading stops once more than a head's worth of pipelined bytes waits.
+ *
+ * A plain TCP connection reads into the edge's shared buffer (shared-reads.ts): a read is
+ * served from the buffer itself, and only bytes kept past the read (a partial head, pipelined
+ * requests) are copied. Once handed to Node's server, reads are passed on to the socket's
+ * Readable as Node's own reads would be.
  */
 import type { Socket } from 'node:net';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
+import { adoptWithSharedReads, ownedBytes } from './shared-reads.js';
 
 export interface EdgeLimits {
   /** Largest request head; larger ones go to Node's server (431). */
@@ -41,6 +47,7 @@ export interface EdgeConnectionOwner {
 }
 
 export class EdgeConnection implements ResponseSink, DeadlineHolder {
+  readonly socket: Socket;
   private pending: Buffer | undefined = undefined;
   private current: EdgeResponse | undefined = undefined;
   /** A head has begun to arrive (its headers timeout runs). */
@@ -51,12 +58,24 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private unsentAtDeadline = -1;
   private scheduled = false;
   private released = false;
+  /** Answered 408: whatever the client sends from now on is not read as a request. */
+  private refused = false;
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.refused) return;
     const pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = pending;
     if (this.current === undefined) this.serveNext();
     else if (pending.length > this.owner.limits.maxHeaderBytes) this.socket.pause();
+  };
+  /** Reads of an adopted socket: `chunk` is the shared buffer, overwritten by the next read. */
+  private readonly onSharedRead = (chunk: Buffer): boolean => {
+    // Handed to Node's server: its Readable takes the bytes, as from a socket of its own.
+    if (this.released) return this.socket.push(Buffer.from(chunk));
+    this.onData(chunk);
+    const pending = this.pending;
+    if (pending !== undefined) this.pending = ownedBytes(pending);
+    return true;
   };
   private readonly onDrain = (): void => this.current?.drained();
   private readonly onClose = (): void => this.closed();
@@ -70,13 +89,16 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   };
 
   constructor(
-    readonly socket: Socket,
+    accepted: Socket,
     private readonly owner: EdgeConnectionOwner,
   ) {
+    const adopted = adoptWithSharedReads(accepted, this.onSharedRead);
+    const socket = adopted ?? accepted;
+    this.socket = socket;
     socket.setNoDelay(true);
     this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
     deadlineClock.watch(this);
-    socket.on('data', this.onData);
+    if (adopted === undefined) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('close', this.onClose);
     socket.on('end', this.onEnd);
@@ -172,8 +194,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.deadline = performance.now() + this.owner.limits.headersTimeoutMs;
     this.unsentAtDeadline = -1;
     this.pending = undefined;
-    // Whatever the client sends after this is not read as a request.
-    this.socket.off('data', this.onData);
+    this.refused = true;
     this.socket.end(rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT'));
     this.socket.destroySoon();
   }
@@ -188,7 +209,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     socket.pause();
     const pending = this.pending;
     this.pending = undefined;
-    if (pending !== undefined) socket.unshift(pending);
+    if (pending !== undefined) socket.unshift(ownedBytes(pending));
     this.release();
     this.owner.fallback(socket);
     socket.resume();
