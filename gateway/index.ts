@@ -49,6 +49,7 @@ export { Gateway, type GatewayListener, type GatewayOptions, type TlsMaterial } 
 export { pluginFactories, pluginFactory } from './plugins/index.js';
 export { GATEWAY_SERVICE, GatewayPresence } from './presence.js';
 export * from './registry-routes.js';
+export * from './route-metadata.js';
 export * from './route-table.js';
 export { compileRoutes, type Router } from './router.js';
 export type * from './types.js';

@@ -27,7 +27,7 @@ import { isRosterError, RosterError } from '../protocol/index.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import type { FileRouteConfig, RegistryRoutesConfig, RouteDefaults } from './config.js';
 import { pluginFactories } from './plugins/index.js';
-import { canonical, type RegistryRouteSet } from './registry-routes.js';
+import { canonical, type RegistryRouteSet } from './route-metadata.js';
 import { compileRoutes } from './router.js';
 import type {
   CompiledRouteTable,

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parseConfigText, validateConfig } from '../../gateway/config.js';
 import { pluginFactories } from '../../gateway/plugins/index.js';
-import { ROUTE_META_FIELDS } from '../../gateway/registry-routes.js';
+import { ROUTE_META_FIELDS } from '../../gateway/route-metadata.js';
 import { RouteTableBuilder } from '../../gateway/route-table.js';
 
 const example = new URL('../../docs/examples/gateway.yaml', import.meta.url);

@@ -6,12 +6,12 @@
  */
 import t from 'tap';
 import { connect } from '../../client/client.js';
+import { RegistryRoutes } from '../../gateway/registry-routes.js';
 import {
   parseRouteMetadata,
   type RegistryRouteSet,
-  RegistryRoutes,
   resolveServiceRoutes,
-} from '../../gateway/registry-routes.js';
+} from '../../gateway/route-metadata.js';
 import { RegistryNode } from '../../nodes/registry-node.js';
 import { Subjects } from '../../protocol/index.js';
 import { createMemoryBuses } from '../../transport/memory-bus.js';

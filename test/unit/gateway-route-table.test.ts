@@ -7,7 +7,7 @@
 import t from 'tap';
 import { type FileRouteConfig, validateConfig } from '../../gateway/config.js';
 import { pluginFactories } from '../../gateway/plugins/index.js';
-import type { RegistryRouteSet } from '../../gateway/registry-routes.js';
+import type { RegistryRouteSet } from '../../gateway/route-metadata.js';
 import {
   mergePluginSettings,
   RouteTableBuilder,
