@@ -6,33 +6,27 @@
  *     await gw.close();
  *
  * startGateway wires the control plane around the data plane (gateway.ts): it loads and
- * validates the config, connects to NATS, follows routes declared in registration metadata
- * (registry-routes.ts), merges them with the file routes into a route table with plugin chains
- * (route-table.ts), starts the listeners, the admin API (admin.ts) and the gateway's presence
- * in the registry (presence.ts), and, when started from a file, reloads on save and on SIGHUP
- * (config-watcher.ts). Route changes from either source swap the table without dropping a
- * connection; a reload that fails (bad file, conflicting routes, unreadable certificate) keeps
- * everything as it was and is reported on the admin API.
+ * validates the config (and the files it refers to, config-files.ts), connects to NATS,
+ * follows routes declared in registration metadata (registry-routes.ts), merges them with the
+ * file routes into a route table with plugin chains (route-table.ts), starts the listeners,
+ * the admin API (admin.ts) and the gateway's presence in the registry (presence.ts), and, when
+ * started from a file, reloads on save and on SIGHUP (config-watcher.ts; what a reload may
+ * change: config-reload.ts). Route changes from either source swap the table without
+ * dropping a connection; a reload that fails (bad file, conflicting routes, unreadable
+ * certificate) keeps everything as it was and is reported on the admin API.
  */
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { createSecureContext } from 'node:tls';
 import { connect, type RosterClient } from '../client/client.js';
 import { isRosterError, RosterError } from '../protocol/index.js';
 import type { Bus } from '../transport/bus.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { MetricsRegistry } from '../transport/metrics.js';
-import type { NatsBusOptions } from '../transport/nats-bus.js';
 import { type AdminServer, type ReadyState, startAdminServer } from './admin.js';
-import {
-  type GatewayConfig,
-  loadConfigFile,
-  type NatsConfig,
-  referencedFiles,
-  validateConfig,
-} from './config.js';
+import { type GatewayConfig, loadConfigFile, referencedFiles, validateConfig } from './config.js';
+import { natsBusOptionsFor, readListenerTls } from './config-files.js';
+import { reloadable } from './config-reload.js';
 import { ConfigWatcher, contentHash, type ReloadTrigger } from './config-watcher.js';
 import { ControlMetrics } from './control-metrics.js';
 import { Gateway, type GatewayListener, type TlsMaterial } from './gateway.js';
@@ -43,6 +37,7 @@ import type { CompiledRouteTable } from './types.js';
 
 export * from './admin.js';
 export * from './config.js';
+export { natsBusOptionsFor, readListenerTls } from './config-files.js';
 export { ConfigWatcher, contentHash, type ReloadTrigger } from './config-watcher.js';
 export { ControlMetrics } from './control-metrics.js';
 export { Gateway, type GatewayListener, type GatewayOptions, type TlsMaterial } from './gateway.js';
@@ -111,65 +106,6 @@ export interface RunningGateway extends AsyncDisposable {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Bus options for `nats` (reads the NKey seed file). */
-export function natsBusOptionsFor(nats: NatsConfig, name?: string): NatsBusOptions {
-  const out: { -readonly [K in keyof NatsBusOptions]: NatsBusOptions[K] } = {
-    servers: [...nats.servers],
-    connectTimeoutMs: nats.connectTimeoutMs,
-  };
-  if (name !== undefined) out.name = name;
-  if (nats.user !== undefined) out.user = nats.user;
-  if (nats.pass !== undefined) out.pass = nats.pass;
-  if (nats.token !== undefined) out.token = nats.token;
-  if (nats.credsFile !== undefined) out.credsFile = nats.credsFile;
-  if (nats.inboxPrefix !== undefined) out.inboxPrefix = nats.inboxPrefix;
-  if (nats.nkeySeedFile !== undefined) {
-    const seed = readFileSync(nats.nkeySeedFile, 'utf8').trim();
-    if (!/^S[A-Z2-7]{50,}$/.test(seed)) {
-      throw new RosterError(
-        'ROSTER_ERR_CONFIG',
-        `nats.nkeySeedFile: ${nats.nkeySeedFile} does not hold an NKey seed`,
-        {
-          path: 'nats.nkeySeedFile',
-        },
-      );
-    }
-    out.nkeySeed = seed;
-  }
-  if (nats.tls) {
-    out.tls = {
-      ...(nats.tls.ca !== undefined ? { caFile: nats.tls.ca } : {}),
-      ...(nats.tls.cert !== undefined ? { certFile: nats.tls.cert } : {}),
-      ...(nats.tls.key !== undefined ? { keyFile: nats.tls.key } : {}),
-    };
-  }
-  return out;
-}
-
-/** Reads (and checks) the certificate and key of each TLS listener; undefined for plain ones. */
-export function readListenerTls(config: GatewayConfig): (TlsMaterial | undefined)[] {
-  return config.listeners.map((l, i) => {
-    if (!l.tls) return undefined;
-    const path = `listeners[${i}].tls`;
-    let material: TlsMaterial;
-    try {
-      material = { cert: readFileSync(l.tls.cert, 'utf8'), key: readFileSync(l.tls.key, 'utf8') };
-    } catch (err) {
-      throw new RosterError('ROSTER_ERR_CONFIG', `${path}: ${(err as Error).message}`, { path });
-    }
-    try {
-      createSecureContext(material);
-    } catch (err) {
-      throw new RosterError(
-        'ROSTER_ERR_CONFIG',
-        `${path}: the certificate and key cannot be used (${(err as Error).message})`,
-        { path },
-      );
-    }
-    return material;
-  });
-}
-
 function defaultId(): string {
   return `gw-${randomBytes(5).toString('hex')}`;
 }
@@ -180,77 +116,6 @@ function advertiseHost(config: GatewayConfig): string {
   if (admin && admin !== '0.0.0.0' && admin !== '::') return admin;
   const name = hostname();
   return /^[A-Za-z0-9_.-]{1,253}$/.test(name) ? name : '127.0.0.1';
-}
-
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/**
- * The keys of `next` that differ from `current` but cannot change without a restart, and the
- * config to apply: `next` with those keys kept as they are.
- */
-function reloadable(
-  current: GatewayConfig,
-  next: GatewayConfig,
-  following: boolean,
-): { effective: GatewayConfig; restartRequired: string[] } {
-  const restartRequired: string[] = [];
-  const keep = <K extends keyof GatewayConfig>(key: K): GatewayConfig[K] => {
-    if (!same(current[key], next[key])) restartRequired.push(key);
-    return current[key];
-  };
-  // Listeners: certificate files may move; addresses and TLS on/off may not.
-  const listenersShape = (c: GatewayConfig) =>
-    c.listeners.map((l) => [l.port, l.host, l.tls !== undefined]);
-  let listeners = next.listeners;
-  if (!same(listenersShape(current), listenersShape(next))) {
-    restartRequired.push('listeners');
-    listeners = current.listeners;
-  }
-  // Admin: the token and the public switches reload; the address does not.
-  let admin = next.admin;
-  if (current.admin === undefined || next.admin === undefined) {
-    if (current.admin !== next.admin) restartRequired.push('admin');
-    admin = current.admin;
-  } else if (current.admin.port !== next.admin.port || current.admin.host !== next.admin.host) {
-    restartRequired.push('admin.port/host');
-    admin = { ...next.admin, port: current.admin.port, host: current.admin.host };
-  }
-  const gateway = { ...next.gateway };
-  for (const k of ['id', 'name', 'advertiseHost'] as const) {
-    if (current.gateway[k] !== next.gateway[k]) {
-      restartRequired.push(`gateway.${k}`);
-      if (current.gateway[k] === undefined) delete gateway[k];
-      else gateway[k] = current.gateway[k] as string;
-    }
-  }
-  let registryRoutes = next.registryRoutes;
-  if (current.registryRoutes.resyncMs !== next.registryRoutes.resyncMs) {
-    restartRequired.push('registryRoutes.resyncMs');
-    registryRoutes = { ...registryRoutes, resyncMs: current.registryRoutes.resyncMs };
-  }
-  if (!following && next.registryRoutes.enabled) {
-    if (current.registryRoutes.enabled !== next.registryRoutes.enabled) {
-      restartRequired.push('registryRoutes.enabled');
-    }
-    registryRoutes = { ...registryRoutes, enabled: false };
-  }
-  const effective: GatewayConfig = {
-    gateway,
-    listeners,
-    nats: keep('nats'),
-    prefix: keep('prefix'),
-    ...(admin ? { admin } : {}),
-    trustedHops: keep('trustedHops'),
-    server: keep('server'),
-    upstream: keep('upstream'),
-    pools: keep('pools'),
-    defaults: next.defaults,
-    registryRoutes,
-    routes: next.routes,
-  };
-  return { effective, restartRequired };
 }
 
 /** Starts a gateway from a config file path or a config object. */
