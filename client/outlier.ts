@@ -9,6 +9,7 @@
  *
  * Time comes from an injectable monotonic clock in milliseconds.
  */
+import { performance } from 'node:perf_hooks';
 import { RosterError } from '../protocol/index.js';
 import type { PoolMember } from './strategies/types.js';
 

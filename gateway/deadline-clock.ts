@@ -4,6 +4,7 @@
  * connection keeps a deadline (performance.now() based, 0 for none) and the clock checks every
  * watched connection each tick: a timeout fires at most one tick late, never early.
  */
+import { performance } from 'node:perf_hooks';
 
 export interface DeadlineHolder {
   /** Called each tick with the current time; fires the holder's timeout when due. */

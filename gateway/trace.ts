@@ -4,6 +4,7 @@
  * `traceparent` is validated and propagated with a new span id (or a new trace is started);
  * `tracestate` is passed through, bounded, only with a valid traceparent.
  */
+import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 
 /** Longest request id kept. */

@@ -19,7 +19,11 @@
  * requests) are copied. Once handed to Node's server, reads are passed on to the socket's
  * Readable as Node's own reads would be.
  */
+
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';

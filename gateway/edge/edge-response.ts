@@ -6,8 +6,10 @@
  * carry no body. A Date header is added when the upstream gave none (formatted once per
  * second). Listeners: one 'close' and one 'drain' listener at a time (all the exchange uses).
  */
+import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import process from 'node:process';
 import type { ProxyRequest, ProxyResponse, ResponseOwner } from '../proxy-io.js';
 import type { RequestHead } from './request-head.js';
 

@@ -14,6 +14,7 @@
  * its reads keep coming as 'data' events (test/integration/gateway-edge-shared-reads.test.ts
  * fails if a Node upgrade makes that the case for plain sockets).
  */
+import { Buffer } from 'node:buffer';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 
 /** Every adopted socket reads into this; a read is overwritten by the next. */

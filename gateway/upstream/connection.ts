@@ -9,7 +9,10 @@
  * back while a request body is still being written), then bodyTimeout between body chunks
  * (none while the handler has paused the response), then the idle timeout while pooled.
  */
+
+import { Buffer } from 'node:buffer';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { connect as connectTls } from 'node:tls';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { hasControl } from '../http-syntax.js';
