@@ -75,6 +75,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private idleMs: number;
   private served = 0;
   private gone = false;
+  /** The exchange paused reading (backpressure from its client). */
+  private paused = false;
   /** When the current timeout fires (performance.now() ms), 0 for none. */
   private deadline = 0;
 
@@ -189,12 +191,14 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   // UpstreamController
 
   pause(): void {
+    this.paused = true;
     this.socket.pause();
     // Our own backpressure is no upstream stall: the body timeout waits while paused.
     if (this.handler !== undefined && this.parser.headSeen) this.deadline = 0;
   }
 
   resume(): void {
+    this.paused = false;
     this.socket.resume();
     if (this.handler !== undefined && this.parser.headSeen) {
       this.deadline = performance.now() + this.settings.bodyTimeoutMs;
@@ -283,7 +287,11 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     const reusable = this.keepAlive && this.requestSent && this.usable && this.idleMs > 0;
     if (reusable) {
       this.deadline = performance.now() + this.idleMs;
-      this.socket.resume(); // in case the exchange paused it at the very end
+      if (this.paused) {
+        // The exchange paused reading at the very end.
+        this.paused = false;
+        this.socket.resume();
+      }
     } else {
       this.gone = true;
     }

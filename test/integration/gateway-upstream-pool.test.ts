@@ -671,6 +671,21 @@ t.test('idle timeout from the options when the upstream gives no hint', async (t
   await eventually(() => pool.connections === 0, { timeoutMs: 1000, what: 'pool forgot it' });
 });
 
+t.test('a connection paused by the handler at the very end reads again when reused', async (t) => {
+  const up = await httpUpstream(t, (_req, res) => res.end('done'));
+  const pool = makePool(t, up.port, { connections: 1 });
+  const first = await run(pool, req('GET', '/first'), {
+    // Backpressure on the last chunk, and the handler never resumes: its exchange is over.
+    onResponseData: (controller) => controller.pause(),
+  });
+  t.equal(first.body.toString(), 'done');
+  t.ok(first.ended, 'the first exchange completed while paused');
+  const second = await run(pool, req('GET', '/second'), undefined, 3000);
+  t.same(second.errors, [], 'no timeout on the reused connection');
+  t.equal(second.body.toString(), 'done');
+  t.equal(up.accepted, 1, 'the same connection served both');
+});
+
 t.test('pause and resume: backpressure on a large body', async (t) => {
   const SIZE = 8 * 1024 * 1024;
   const payload = Buffer.alloc(SIZE);
