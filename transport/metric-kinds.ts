@@ -191,7 +191,26 @@ function braces(labels: string): string {
   return labels === '' ? '' : '{' + labels + '}';
 }
 
-export class Counter<L extends string = never> extends Metric<L, ValueSeries> {
+/** A metric of one number per series (counters and gauges). */
+abstract class ValueMetric<L extends string> extends Metric<L, ValueSeries> {
+  /** The current stored value of one series (0 if absent; a gauge's `collect` is not asked). */
+  get(labels?: LabelValues<L>): number {
+    return this.series.get(this.keyOf(labels))?.value ?? 0;
+  }
+
+  protected createSeries(labels: string): ValueSeries {
+    return { labels: braces(labels), value: 0 };
+  }
+
+  /** Appends one sample line per stored series. */
+  protected renderStored(out: string[]): void {
+    for (const s of this.series.values()) {
+      out.push(this.name + s.labels + ' ' + formatValue(s.value) + '\n');
+    }
+  }
+}
+
+export class Counter<L extends string = never> extends ValueMetric<L> {
   readonly type = 'counter';
 
   constructor(name: string, help: string, labelNames: readonly L[], ctx: MetricContext) {
@@ -225,24 +244,13 @@ export class Counter<L extends string = never> extends Metric<L, ValueSeries> {
     };
   }
 
-  /** The current value of one series (0 if absent). */
-  get(labels?: LabelValues<L>): number {
-    return this.series.get(this.keyOf(labels))?.value ?? 0;
-  }
-
-  protected createSeries(labels: string): ValueSeries {
-    return { labels: braces(labels), value: 0 };
-  }
-
   renderInto(out: string[]): void {
     this.header(out);
-    for (const s of this.series.values()) {
-      out.push(this.name + s.labels + ' ' + formatValue(s.value) + '\n');
-    }
+    this.renderStored(out);
   }
 }
 
-export class Gauge<L extends string = never> extends Metric<L, ValueSeries> {
+export class Gauge<L extends string = never> extends ValueMetric<L> {
   readonly type = 'gauge';
   private readonly collect: (() => CollectResult<L>) | undefined;
 
@@ -294,21 +302,10 @@ export class Gauge<L extends string = never> extends Metric<L, ValueSeries> {
     if (s !== undefined) s.value -= n;
   }
 
-  /** The current stored value of one series (0 if absent; ignores `collect`). */
-  get(labels?: LabelValues<L>): number {
-    return this.series.get(this.keyOf(labels))?.value ?? 0;
-  }
-
-  protected createSeries(labels: string): ValueSeries {
-    return { labels: braces(labels), value: 0 };
-  }
-
   renderInto(out: string[]): void {
     this.header(out);
     if (this.collect === undefined) {
-      for (const s of this.series.values()) {
-        out.push(this.name + s.labels + ' ' + formatValue(s.value) + '\n');
-      }
+      this.renderStored(out);
       return;
     }
     let result: CollectResult<L>;
