@@ -12,7 +12,6 @@
  * idempotent methods (or all methods when the policy says so), within the route's retry budget,
  * and only while the request body can be replayed (none, or buffered up to 64 KiB).
  */
-
 import { Buffer } from 'node:buffer';
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';

@@ -19,7 +19,6 @@
  * requests) are copied. Once handed to Node's server, reads are passed on to the socket's
  * Readable as Node's own reads would be.
  */
-
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';

@@ -13,8 +13,8 @@
  * the connection is handed, bytes untouched, to Node's strict HTTP server, which serves or
  * refuses it exactly as before. The edge therefore never accepts a request Node would refuse.
  */
-import { Buffer } from 'node:buffer';
 
+import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
 import { isToken, isVisibleAscii, trimOws } from '../http-syntax.js';
 

@@ -9,7 +9,6 @@
  * back while a request body is still being written), then bodyTimeout between body chunks
  * (none while the handler has paused the response), then the idle timeout while pooled.
  */
-
 import { Buffer } from 'node:buffer';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
