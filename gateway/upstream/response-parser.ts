@@ -12,8 +12,8 @@
  *
  * Body chunks handed to the listener are views of the socket's buffers (no copies).
  */
-import { Buffer } from 'node:buffer';
 
+import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
 import { hasControl, TOKEN_CHAR } from '../http-syntax.js';
 
