@@ -24,6 +24,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import { HandleWriter } from '../handle-writes.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
@@ -51,6 +52,7 @@ export interface EdgeConnectionOwner {
 
 export class EdgeConnection implements ResponseSink, DeadlineHolder {
   readonly socket: Socket;
+  readonly writer: HandleWriter;
   private pending: Buffer | undefined = undefined;
   private current: EdgeResponse | undefined = undefined;
   /** A head has begun to arrive (its headers timeout runs). */
@@ -98,6 +100,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     const adopted = adoptWithSharedReads(accepted, this.onSharedRead);
     const socket = adopted ?? accepted;
     this.socket = socket;
+    this.writer = new HandleWriter(socket);
     socket.setNoDelay(true);
     this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
     deadlineClock.watch(this);
@@ -169,7 +172,13 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.deadline = 0;
     this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
     const socket = this.socket;
-    const res = new EdgeResponse(socket, this, head.method, head.keepAlive && !this.owner.closing);
+    const res = new EdgeResponse(
+      socket,
+      this.writer,
+      this,
+      head.method,
+      head.keepAlive && !this.owner.closing,
+    );
     this.current = res;
     this.owner.request(new EdgeRequest(head, socket), res);
   }
@@ -183,7 +192,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
       return;
     }
     // Idle. The last response may still be leaving for a slow reader: wait while it moves.
-    const unsent = this.socket.writableLength;
+    const unsent = this.writer.unsent;
     if (unsent > 0 && unsent !== this.unsentAtDeadline) {
       this.unsentAtDeadline = unsent;
       this.deadline = now + this.owner.limits.keepAliveTimeoutMs;

@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import process from 'node:process';
+import type { HandleWriter } from '../handle-writes.js';
 import type { ProxyRequest, ProxyResponse, ResponseOwner } from '../proxy-io.js';
 import type { RequestHead } from './request-head.js';
 
@@ -86,6 +87,8 @@ export class EdgeResponse implements ProxyResponse {
 
   constructor(
     private readonly socket: Socket,
+    /** Writes a whole response in one go (to the socket's handle when it can). */
+    private readonly writer: HandleWriter,
     private readonly sink: ResponseSink,
     method: string,
     keepAlive: boolean,
@@ -155,7 +158,7 @@ export class EdgeResponse implements ProxyResponse {
       let out = head;
       if (held !== undefined) out += held.toString('latin1');
       if (chunk !== undefined) out += chunk.toString('latin1');
-      socket.write(out, 'latin1');
+      this.writer.write(out);
     } else {
       socket.cork();
       this.flush();
@@ -197,9 +200,9 @@ export class EdgeResponse implements ProxyResponse {
     this.head = undefined;
     this.held = undefined;
     if (held === undefined || this.bodyless) {
-      this.socket.write(head, 'latin1');
+      this.writer.write(head);
     } else if (!this.chunked) {
-      this.socket.write(head + held.toString('latin1'), 'latin1');
+      this.writer.write(head + held.toString('latin1'));
     } else {
       this.socket.cork();
       this.socket.write(head, 'latin1');

@@ -14,6 +14,7 @@ import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as connectTls } from 'node:tls';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
@@ -63,6 +64,7 @@ const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
 export class UpstreamConnection implements ResponseListener, UpstreamController, DeadlineHolder {
   private readonly socket: Socket;
+  private readonly writer: HandleWriter;
   private readonly parser: ResponseParser;
   private handler: UpstreamHandler | undefined = undefined;
   private request: UpstreamRequest | undefined = undefined;
@@ -99,6 +101,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
           onread: { buffer: sharedReadBuffer, callback: (n) => this.onRead(n) },
         });
     this.socket = socket;
+    this.writer = new HandleWriter(socket);
     socket.setNoDelay(true);
     this.deadline = performance.now() + settings.connectTimeoutMs;
     deadlineClock.watch(this);
@@ -151,7 +154,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       if (declared === undefined && EXPECTS_BODY.has(request.method)) {
         head += 'content-length: 0\r\n';
       }
-      socket.write(`${head}\r\n`, 'latin1');
+      this.writer.write(`${head}\r\n`);
       this.requestSent = true;
     } else if (Buffer.isBuffer(body)) {
       if (declared !== undefined && declared !== body.length) {

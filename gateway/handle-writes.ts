@@ -1,0 +1,169 @@
+/**
+ * Writes that skip net.Socket's Writable (docs/adr/0009-gateway-handle-writes.md). A
+ * `socket.write()` of a small string costs more in Node 20 than the system call it makes: the
+ * Writable's bookkeeping, a new WriteWrap request object (created through a C++ constructor
+ * callback), and a process.nextTick to report a write that had in fact finished at once.
+ *
+ * The gateway's hot path writes each request head and each whole small response as one latin1
+ * string, so it hands that string to the socket's libuv stream handle itself, as net.Socket
+ * would: the handle tries the write at once and queues in libuv only what the kernel did not
+ * take. The request object is reused while writes finish at once, and a write that had to be
+ * queued reports to its HandleWriter when done, which passes failures on by destroying the
+ * socket (as net.Socket does).
+ *
+ * Order is kept: a write goes to the handle only while the socket's Writable holds nothing
+ * (libuv itself queues a write behind its own pending ones); otherwise, and whenever the
+ * socket is not a connected stream with the expected handle, it falls back to socket.write().
+ * This relies on `process.binding('stream_wrap')` (WriteWrap, the last-write state) and on
+ * net.Socket's private `_handle`. Where those are not what this expects, every write is a
+ * plain socket.write() (test/integration/gateway-handle-writes.test.ts fails if a Node
+ * upgrade makes that so).
+ */
+import { Socket } from 'node:net';
+import process from 'node:process';
+import { TLSSocket } from 'node:tls';
+import { getSystemErrorName } from 'node:util';
+
+/** The request object libuv writes carry (Node's WriteWrap). */
+interface WriteRequest {
+  oncomplete: (this: WriteRequest, status: number) => void;
+  async: boolean;
+  bytes: number;
+  buffer: null;
+  /** Whose queued write this is (while it is queued). */
+  writer: HandleWriter | null;
+}
+
+interface StreamHandle {
+  writeLatin1String(req: WriteRequest, text: string): number;
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteRequest;
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+}
+
+function loadBinding(): StreamWrapBinding | undefined {
+  try {
+    const binding = (
+      process as unknown as { binding(name: string): Partial<StreamWrapBinding> }
+    ).binding('stream_wrap');
+    if (
+      typeof binding.WriteWrap === 'function' &&
+      binding.streamBaseState instanceof Int32Array &&
+      typeof binding.kLastWriteWasAsync === 'number' &&
+      binding.kLastWriteWasAsync < binding.streamBaseState.length
+    ) {
+      return binding as StreamWrapBinding;
+    }
+  } catch {
+    // Not offered (a future Node, a permission model): plain socket writes.
+  }
+  return undefined;
+}
+
+const binding = loadBinding();
+
+/** True when writes can go to stream handles directly on this Node. */
+export const handleWritesAvailable = binding !== undefined;
+
+function writeError(status: number): NodeJS.ErrnoException {
+  const code = getSystemErrorName(status);
+  const err: NodeJS.ErrnoException = new Error(`write ${code}`);
+  err.code = code;
+  err.errno = status;
+  err.syscall = 'write';
+  return err;
+}
+
+function onQueuedWriteDone(this: WriteRequest, status: number): void {
+  const writer = this.writer;
+  this.writer = null;
+  writer?.queuedWriteDone(this.bytes, status);
+}
+
+/** A request object no write holds (writes that finish at once leave it free). */
+let spare: WriteRequest | undefined;
+
+function takeRequest(api: StreamWrapBinding): WriteRequest {
+  const req = spare ?? new api.WriteWrap();
+  spare = undefined;
+  req.oncomplete = onQueuedWriteDone;
+  req.async = false;
+  req.buffer = null;
+  return req;
+}
+
+/**
+ * Writes latin1 strings to one socket, straight to its stream handle when it can (plain TCP
+ * sockets; a TLS socket's or a stand-in's writes always take socket.write()).
+ */
+export class HandleWriter {
+  /** Bytes of handle writes that libuv queued and has not finished (whole writes). */
+  private queued = 0;
+  private readonly direct: boolean;
+  /** Writes that went to the handle (the rest took socket.write()). */
+  handleWrites = 0;
+
+  /** `onDrained`: queued bytes were all written (the socket's Writable may still hold some). */
+  constructor(
+    private readonly socket: Socket,
+    private readonly onDrained?: () => void,
+  ) {
+    this.direct =
+      binding !== undefined && socket instanceof Socket && !(socket instanceof TLSSocket);
+  }
+
+  /** Bytes handed over and not yet taken by the kernel (here and in the socket's Writable). */
+  get unsent(): number {
+    return this.queued + this.socket.writableLength;
+  }
+
+  /** Writes `text` (latin1) after everything written before it. */
+  write(text: string): void {
+    const socket = this.socket;
+    const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
+    if (
+      !this.direct ||
+      handle === null ||
+      typeof handle.writeLatin1String !== 'function' ||
+      socket.writableLength !== 0 ||
+      socket.connecting ||
+      socket.destroyed ||
+      socket.writableEnded
+    ) {
+      socket.write(text, 'latin1');
+      return;
+    }
+    const api = binding!;
+    const req = takeRequest(api);
+    req.bytes = text.length;
+    req.writer = this;
+    this.handleWrites++;
+    const status = handle.writeLatin1String(req, text);
+    if (status !== 0) {
+      req.writer = null;
+      spare = req;
+      socket.destroy(writeError(status));
+      return;
+    }
+    if (api.streamBaseState[api.kLastWriteWasAsync] !== 0) {
+      // Queued in libuv: the request is libuv's until it completes.
+      this.queued += text.length;
+      return;
+    }
+    req.writer = null;
+    spare = req;
+  }
+
+  /** A queued write finished (`status` < 0: it failed). */
+  queuedWriteDone(bytes: number, status: number): void {
+    this.queued -= bytes;
+    if (status < 0) {
+      this.socket.destroy(writeError(status));
+      return;
+    }
+    if (this.queued === 0) this.onDrained?.();
+  }
+}
