@@ -2,9 +2,10 @@
  * `roster gateway` under a GC mode (cli/gateway-runtime.ts), as an operator runs it, against a
  * real nats-server and a `roster node` process:
  *
- * - single-threaded: the gateway runs as a child under `--single-threaded-gc`; SIGHUP sent to
- *   the `roster` process reloads the child's config, SIGTERM stops it cleanly with exit code 0;
- *   and when the `roster` process is killed outright, the child stops by itself;
+ * - single-threaded: the gateway runs as a child under `--single-threaded-gc` and a young
+ *   generation of fixed size; SIGHUP sent to the `roster` process reloads the child's config,
+ *   SIGTERM stops it cleanly with exit code 0; and when the `roster` process is killed
+ *   outright, the child stops by itself;
  * - parallel: the gateway runs in the `roster` process itself, with no such flag.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,6 +64,10 @@ t.test('roster gateway and its GC mode', async (t) => {
     const [child, ...more] = childrenOf(gw.pid);
     t.equal(more.length, 0, 'one child');
     t.ok(child !== undefined && commandLine(child).includes('--single-threaded-gc'));
+    t.ok(
+      commandLine(child!).includes('--min-semi-space-size=16'),
+      'a young generation of fixed size',
+    );
     t.notOk(commandLine(gw.pid).includes('--single-threaded-gc'), 'the parent has no flag');
 
     process.kill(gw.pid, 'SIGHUP');
