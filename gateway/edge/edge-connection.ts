@@ -50,6 +50,12 @@ export interface EdgeConnectionOwner {
   released(connection: EdgeConnection): void;
 }
 
+/**
+ * Response bytes a client may leave unread (queued in the gateway beyond what the kernel took)
+ * before the edge serves it no further requests; it resumes once the client has read them.
+ */
+export const UNREAD_RESPONSE_LIMIT = 64 * 1024;
+
 export class EdgeConnection implements ResponseSink, DeadlineHolder {
   readonly socket: Socket;
   readonly writer: HandleWriter;
@@ -65,12 +71,14 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private released = false;
   /** Answered 408: whatever the client sends from now on is not read as a request. */
   private refused = false;
+  /** The client left more than UNREAD_RESPONSE_LIMIT unread: no requests until it reads. */
+  private awaitingReader = false;
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.refused) return;
     const pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = pending;
-    if (this.current === undefined) this.serveNext();
+    if (this.current === undefined && !this.awaitingReader) this.serveNext();
     else if (pending.length > this.owner.limits.maxHeaderBytes) this.socket.pause();
   };
   /** Reads of an adopted socket: `chunk` is the shared buffer, overwritten by the next read. */
@@ -82,7 +90,14 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     if (pending !== undefined) this.pending = ownedBytes(pending);
     return true;
   };
-  private readonly onDrain = (): void => this.current?.drained();
+  /** The socket's Writable or the handle writer emptied its queue. */
+  private readonly onDrain = (): void => {
+    this.current?.drained();
+    if (this.awaitingReader && this.writer.unsent <= UNREAD_RESPONSE_LIMIT) {
+      this.awaitingReader = false;
+      this.serveWhatWaits();
+    }
+  };
   private readonly onClose = (): void => this.closed();
   private readonly onEnd = (): void => this.ended();
   private readonly onError = (): void => {
@@ -90,7 +105,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   };
   private readonly serveScheduled = (): void => {
     this.scheduled = false;
-    if (this.current === undefined && !this.released) this.serveNext();
+    if (this.current === undefined && !this.released && !this.awaitingReader) this.serveNext();
   };
 
   constructor(
@@ -100,7 +115,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     const adopted = adoptWithSharedReads(accepted, this.onSharedRead);
     const socket = adopted ?? accepted;
     this.socket = socket;
-    this.writer = new HandleWriter(socket);
+    this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
     this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
     deadlineClock.watch(this);
@@ -134,6 +149,16 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
       this.socket.end();
       return;
     }
+    if (this.writer.unsent > UNREAD_RESPONSE_LIMIT) {
+      // The client is not reading its responses: serve it more once it has (onDrain).
+      this.awaitingReader = true;
+      return;
+    }
+    this.serveWhatWaits();
+  }
+
+  /** Serves a request that arrived meanwhile (next tick) and reads again. */
+  private serveWhatWaits(): void {
     if (this.pending !== undefined && !this.scheduled) {
       // Not from inside the exchange that just ended: let it unwind first.
       this.scheduled = true;
@@ -187,11 +212,11 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     if (this.deadline === 0 || now < this.deadline) return;
     this.deadline = 0;
     if (this.current !== undefined) return; // an exchange is running; its own timeouts apply
-    if (this.pending !== undefined) {
+    if (this.pending !== undefined && !this.awaitingReader) {
       this.refuseSlowHead();
       return;
     }
-    // Idle. The last response may still be leaving for a slow reader: wait while it moves.
+    // Idle, or waiting for the client to read: wait while the unsent bytes move.
     const unsent = this.writer.unsent;
     if (unsent > 0 && unsent !== this.unsentAtDeadline) {
       this.unsentAtDeadline = unsent;

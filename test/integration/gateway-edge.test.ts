@@ -253,6 +253,18 @@ interface UpstreamState {
   bigWritten: number;
   bigFinished: boolean;
   bigPushedBack: boolean;
+  /** For /kb: requests answered. */
+  kbServed: number;
+}
+
+function newUpstreamState(): UpstreamState {
+  return {
+    hangClosed: [],
+    bigWritten: 0,
+    bigFinished: false,
+    bigPushedBack: false,
+    kbServed: 0,
+  };
 }
 
 function serve(up: Upstream, state: UpstreamState): void {
@@ -315,6 +327,15 @@ function serve(up: Upstream, state: UpstreamState): void {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '11' });
         res.end(req.method === 'HEAD' ? undefined : 'hello world');
         return;
+      case '/kb': {
+        // `n` KiB, starting with the request's `i`.
+        const tag = `#${url.searchParams.get('i') ?? ''};`;
+        const size = Number(url.searchParams.get('n') ?? 1) * 1024;
+        state.kbServed++;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(size) });
+        res.end(tag.padEnd(size, '.'));
+        return;
+      }
       case '/hang':
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('partial');
@@ -368,12 +389,7 @@ const KEEP_ALIVE_MS = 2500;
 t.test('the edge on the wire', async (t) => {
   const reg = await startRegistry(t);
   const up = await startUpstream(t, 'edge-up');
-  const state: UpstreamState = {
-    hangClosed: [],
-    bigWritten: 0,
-    bigFinished: false,
-    bigPushedBack: false,
-  };
+  const state = newUpstreamState();
   serve(up, state);
   await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
   const metrics = new MetricsRegistry();
@@ -391,6 +407,18 @@ t.test('the edge on the wire', async (t) => {
   t.teardown(() => {
     for (const w of wires) w.destroy();
   });
+  /** The gateway's socket for a client connection while the edge serves it. */
+  const edgeSocketOf = (client: Socket): Promise<Socket> => {
+    const edges = (gateway as unknown as { edges: { connections: Set<{ socket: Socket }> }[] })
+      .edges;
+    return eventually(
+      () =>
+        edges
+          .flatMap((e) => [...e.connections])
+          .find((c) => c.socket.remotePort === client.localPort)?.socket,
+      { what: 'the gateway side of the connection' },
+    );
+  };
 
   await t.test('keep-alive: many requests on one client socket', async (t) => {
     const w = await open();
@@ -688,21 +716,13 @@ t.test('the edge on the wire', async (t) => {
     const body = Buffer.alloc(size);
     for (let i = 0; i < size; i += 4096) body.write(`block ${i}`, i, 'latin1');
     const head = `POST /sink HTTP/1.1\r\n${H}Content-Length: ${size}\r\n\r\n`;
-    // The gateway's side of the connection, to see how much it has read (the listener runs
-    // after the edge's own, and only records the socket).
-    const server = (gateway as unknown as { servers: Server[] }).servers[0]!;
-    let gatewaySide: Socket | undefined;
-    const record = (s: Socket) => {
-      gatewaySide = s;
-    };
-    server.on('connection', record);
-    t.teardown(() => server.off('connection', record));
     const w = await open();
-    await eventually(() => gatewaySide, { what: 'the gateway side of the connection' });
+    // The gateway's side of the connection, to see how much it has read.
+    const gatewaySide = await edgeSocketOf(w.socket as Socket);
     w.write(get('/slow?ms=1200&i=first'));
     w.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
     await new Promise((resolve) => setTimeout(resolve, 900));
-    const read = gatewaySide!.bytesRead;
+    const read = gatewaySide.bytesRead;
     t.ok(read < 1024 * 1024, `the gateway stopped reading (${read} bytes read)`);
     const first = await w.response();
     t.equal(first.body.toString(), 'slow first');
@@ -716,6 +736,94 @@ t.test('the edge on the wire', async (t) => {
     );
     t.equal(servedBy(second), 'node');
   });
+
+  await t.test(
+    'a client that reads no responses is served no more than a bounded backlog',
+    async (t) => {
+      const client = tcpConnect(port, '127.0.0.1');
+      t.teardown(() => client.destroy());
+      await new Promise((resolve) => client.once('connect', resolve));
+      const gatewaySide = await edgeSocketOf(client);
+      // Reads nothing: the kernel's socket buffers fill (~4 MiB here), then the
+      // gateway's own queue would.
+      client.pause();
+      // 16 KiB each, small enough to leave in one write: 32 MiB of responses.
+      const count = 2000;
+      const kib = 16;
+      const servedBefore = state.kbServed;
+      let requests = '';
+      for (let i = 0; i < count; i++) requests += get(`/kb?n=${kib}&i=${i}`);
+      client.write(requests);
+      let last = -1;
+      let still = 0;
+      await eventually(
+        () => {
+          const served = state.kbServed - servedBefore;
+          still = served === last ? still + 1 : 0;
+          last = served;
+          return served > 0 && still >= 5;
+        },
+        { what: 'the upstream to stop being asked', intervalMs: 100, timeoutMs: 20_000 },
+      );
+      t.ok(last < count, `the upstream answered ${last} of ${count}, then was asked no more`);
+      // The gateway-side socket: Node's Writable and libuv's queue (handle writes) together.
+      const handle = (gatewaySide as unknown as { _handle: { writeQueueSize: number } | null })
+        ._handle;
+      const queued = gatewaySide.writableLength + (handle?.writeQueueSize ?? 0);
+      t.ok(queued <= 256 * 1024, `the gateway holds ${queued} unread bytes, not megabytes`);
+      t.equal(client.destroyed, false, 'the connection stays open while the client is slow');
+
+      // Then it reads: every response arrives whole and in order (read as a stream: heads
+      // parsed, bodies counted, the tag at the start of each body kept).
+      const tags: string[] = [];
+      let head = '';
+      let bodyLeft = 0;
+      let bodyStart = '';
+      const done = new Promise<void>((resolve, reject) => {
+        client.on('data', (chunk: Buffer) => {
+          let at = 0;
+          while (at < chunk.length) {
+            if (bodyLeft === 0) {
+              const take = chunk.toString('latin1', at, Math.min(chunk.length, at + 1024));
+              const end = (head + take).indexOf('\r\n\r\n');
+              if (end < 0) {
+                head += take;
+                at += take.length;
+                continue;
+              }
+              const whole = (head + take).slice(0, end);
+              at += end + 4 - head.length;
+              head = '';
+              const length = /\r\ncontent-length: (\d+)/i.exec(whole);
+              if (!whole.startsWith('HTTP/1.1 200 ') || length === null) {
+                reject(new Error(`unexpected head ${JSON.stringify(whole.slice(0, 80))}`));
+                return;
+              }
+              bodyLeft = Number(length[1]);
+              bodyStart = '';
+            }
+            const n = Math.min(bodyLeft, chunk.length - at);
+            if (bodyStart.length < 16)
+              bodyStart += chunk.toString('latin1', at, at + Math.min(n, 16));
+            bodyLeft -= n;
+            at += n;
+            if (bodyLeft === 0) {
+              tags.push(bodyStart.slice(0, bodyStart.indexOf(';') + 1));
+              if (tags.length === count) resolve();
+            }
+          }
+        });
+      });
+      client.resume();
+      await done;
+      t.same(
+        tags,
+        Array.from({ length: count }, (_, i) => `#${i};`),
+        'once read, every response arrives, in order',
+      );
+      t.equal(state.kbServed - servedBefore, count);
+    },
+  );
 
   await t.test('a partial head, then silence: 408 after the headers timeout', async (t) => {
     const w = await open();
@@ -763,7 +871,7 @@ t.test(
   async (t) => {
     const reg = await startRegistry(t);
     const up = await startUpstream(t, 'edge-shutdown');
-    serve(up, { hangClosed: [], bigWritten: 0, bigFinished: false, bigPushedBack: false });
+    serve(up, newUpstreamState());
     await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
     const { port, gateway } = await startGateway(t, reg.url, simpleTable([route('api', 'api')]));
     const idle = await Wire.tcp(port);
@@ -801,7 +909,7 @@ t.test(
     const tls = selfSignedCert(dir, 'edge.test');
     const reg = await startRegistry(t);
     const up = await startUpstream(t, 'edge-tls');
-    serve(up, { hangClosed: [], bigWritten: 0, bigFinished: false, bigPushedBack: false });
+    serve(up, newUpstreamState());
     await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
     const { gateway } = await startGateway(t, reg.url, simpleTable([route('api', 'api')]), {
       listeners: [{ port: 0, host: '127.0.0.1', tls }],
