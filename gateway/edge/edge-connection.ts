@@ -58,7 +58,7 @@ export const UNREAD_RESPONSE_LIMIT = 64 * 1024;
 
 export class EdgeConnection implements ResponseSink, DeadlineHolder {
   readonly socket: Socket;
-  readonly writer: HandleWriter;
+  private readonly writer: HandleWriter;
   private pending: Buffer | undefined = undefined;
   private current: EdgeResponse | undefined = undefined;
   /** A head has begun to arrive (its headers timeout runs). */
