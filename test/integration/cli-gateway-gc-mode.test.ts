@@ -65,7 +65,7 @@ t.test('roster gateway and its GC mode', async (t) => {
     t.equal(more.length, 0, 'one child');
     t.ok(child !== undefined && commandLine(child).includes('--single-threaded-gc'));
     t.ok(
-      commandLine(child!).includes('--min-semi-space-size=16'),
+      commandLine(child!).includes('--min-semi-space-size=32'),
       'a young generation of fixed size',
     );
     t.notOk(commandLine(gw.pid).includes('--single-threaded-gc'), 'the parent has no flag');

@@ -17,7 +17,11 @@ t.test('the GC mode: auto follows the CPU count, explicit modes win', async (t) 
   t.equal(gatewayGcMode('single-threaded', 64), 'single-threaded');
   t.equal(gatewayGcMode('parallel', 1), 'parallel');
   t.throws(() => gatewayGcMode('fast', 2), UsageError);
-  t.same(gcModeFlags('single-threaded'), ['--single-threaded-gc', '--min-semi-space-size=16']);
+  t.same(gcModeFlags('single-threaded'), [
+    '--single-threaded-gc',
+    '--min-semi-space-size=32',
+    '--max-semi-space-size=32',
+  ]);
   t.same(gcModeFlags('parallel'), []);
 });
 
@@ -25,7 +29,7 @@ t.test(
   're-execution: only `roster gateway`, only once, only when the flags are missing',
   async (t) => {
     const argv = (...args: string[]) => ['/usr/bin/node', '/app/cli/main.js', ...args];
-    const small = ['--single-threaded-gc', '--min-semi-space-size=16'];
+    const small = gcModeFlags('single-threaded');
     t.same(reexecFlags(argv('gateway', '-c', 'g.yaml'), [], {}, 2), small);
     t.same(reexecFlags(argv('gateway'), ['--import=tsx'], {}, 2), small);
     t.same(reexecFlags(argv('node'), [], {}, 2), [], 'other commands run in place');
