@@ -143,8 +143,8 @@ export class HandleWriter {
     this.handleWrites++;
     const status = handle.writeLatin1String(req, text);
     if (status !== 0) {
+      // Not reused: a write that failed after queueing has had native state attached to it.
       req.writer = null;
-      spare = req;
       socket.destroy(writeError(status));
       return;
     }
