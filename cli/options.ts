@@ -5,10 +5,10 @@
  * flag (or the environment variable it came from) and exit code 2 (see cli/main.ts).
  */
 
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { assertNodeId, Limits, Subjects } from '../protocol/index.js';
-import type { NatsBusOptions, NatsTlsOptions } from '../transport/index.js';
+import { type NatsBusOptions, type NatsTlsOptions, readNkeySeedFile } from '../transport/index.js';
 import {
   CONFIG_KEYS,
   type ConfigCommand,
@@ -194,8 +194,8 @@ export function natsBusOptions(options: NatsCliOptions): NatsBusOptions {
   if (options.creds !== undefined) out.credsFile = options.creds;
   if (options.inboxPrefix !== undefined) out.inboxPrefix = options.inboxPrefix;
   if (options.nkeySeedFile !== undefined) {
-    const seed = readFileSync(options.nkeySeedFile, 'utf8').trim();
-    if (!/^S[A-Z2-7]{50,}$/.test(seed)) {
+    const seed = readNkeySeedFile(options.nkeySeedFile);
+    if (seed === undefined) {
       throw new UsageError(`nats.nkeySeedFile: ${options.nkeySeedFile} does not hold an NKey seed`);
     }
     out.nkeySeed = seed;

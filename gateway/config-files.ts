@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { RosterError } from '../protocol/index.js';
-import type { NatsBusOptions } from '../transport/nats-bus.js';
+import { type NatsBusOptions, readNkeySeedFile } from '../transport/nats-bus.js';
 import type { GatewayConfig, NatsConfig } from './config.js';
 import type { TlsMaterial } from './gateway.js';
 
@@ -22,8 +22,8 @@ export function natsBusOptionsFor(nats: NatsConfig, name?: string): NatsBusOptio
   if (nats.credsFile !== undefined) out.credsFile = nats.credsFile;
   if (nats.inboxPrefix !== undefined) out.inboxPrefix = nats.inboxPrefix;
   if (nats.nkeySeedFile !== undefined) {
-    const seed = readFileSync(nats.nkeySeedFile, 'utf8').trim();
-    if (!/^S[A-Z2-7]{50,}$/.test(seed)) {
+    const seed = readNkeySeedFile(nats.nkeySeedFile);
+    if (seed === undefined) {
       throw new RosterError(
         'ROSTER_ERR_CONFIG',
         `nats.nkeySeedFile: ${nats.nkeySeedFile} does not hold an NKey seed`,

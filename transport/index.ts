@@ -32,6 +32,7 @@ export {
   type NatsBusOptions,
   type NatsTlsOptions,
   natsBusFromConnection,
+  readNkeySeedFile,
   toRosterError,
 } from './nats-bus.js';
 export {

@@ -56,6 +56,15 @@ export interface NatsTlsOptions {
   readonly handshakeFirst?: boolean;
 }
 
+/**
+ * The NKey seed (`SU…`) held in `file`, trimmed; undefined when the file holds none. Callers
+ * raise their own error for that (a usage error on the command line, a config error in a file).
+ */
+export function readNkeySeedFile(file: string): string | undefined {
+  const seed = readFileSync(file, 'utf8').trim();
+  return /^S[A-Z2-7]{50,}$/.test(seed) ? seed : undefined;
+}
+
 export interface NatsBusOptions {
   /** Server URLs, e.g. `nats://127.0.0.1:4222` (default: that one). */
   readonly servers?: string | readonly string[];

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { type Authenticator, errors, type NKeyAuth, nkeys } from '@nats-io/transport-node';
 import t from 'tap';
 import { RosterError } from '../../protocol/errors.js';
-import { buildConnectionOptions, toRosterError } from '../../transport/nats-bus.js';
+import {
+  buildConnectionOptions,
+  readNkeySeedFile,
+  toRosterError,
+} from '../../transport/nats-bus.js';
 
 t.test('defaults: one local server, reconnect forever', async (t) => {
   const o = buildConnectionOptions();
@@ -122,4 +126,17 @@ t.test('client errors map to RosterError codes', async (t) => {
   }
   const typed = new RosterError('ROSTER_ERR_TIMEOUT');
   t.equal(toRosterError(typed), typed, 'a RosterError passes through');
+});
+
+t.test('an NKey seed file: the trimmed seed, or undefined when it holds none', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'roster-nkey-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
+  const good = join(dir, 'user.nk');
+  writeFileSync(good, `  ${seed}\n`);
+  t.equal(readNkeySeedFile(good), seed);
+  const bad = join(dir, 'not-a-seed.nk');
+  writeFileSync(bad, 'UAJ3… a public key, not a seed\n');
+  t.equal(readNkeySeedFile(bad), undefined);
+  t.throws(() => readNkeySeedFile(join(dir, 'missing.nk')), { code: 'ENOENT' });
 });
