@@ -178,22 +178,25 @@ function parseOne(
     parsePathMatch({ [kind]: fields.get(pathField)!.trim() }, 'path'),
   );
   const match: { -readonly [K in keyof RouteMatch]: RouteMatch[K] } = { path };
-  const host = get('host');
-  if (host !== undefined) {
-    const key = metaKey('host', index);
-    const hosts = splitList(host);
-    if (hosts.length > 32) throw new MetaError(key, 'at most 32 hosts');
-    if (hosts.length > 0)
-      match.hosts = [...new Set(hosts.map((h) => at(key, () => parseHost(h, key))))];
-  }
-  const methods = get('methods');
-  if (methods !== undefined) {
-    const key = metaKey('methods', index);
-    const list = splitList(methods);
-    if (list.length > 16) throw new MetaError(key, 'at most 16 methods');
-    if (list.length > 0)
-      match.methods = [...new Set(list.map((m) => at(key, () => parseMethod(m, key))))];
-  }
+  /** A comma-separated field, each item parsed, repeats dropped; undefined when absent or empty. */
+  const parsedList = <T>(
+    field: RouteMetaField,
+    max: number,
+    what: string,
+    parse: (item: string, key: string) => T,
+  ): T[] | undefined => {
+    const raw = get(field);
+    if (raw === undefined) return undefined;
+    const key = metaKey(field, index);
+    const items = splitList(raw);
+    if (items.length > max) throw new MetaError(key, `at most ${max} ${what}`);
+    if (items.length === 0) return undefined;
+    return [...new Set(items.map((item) => at(key, () => parse(item, key))))];
+  };
+  const hosts = parsedList('host', 32, 'hosts', parseHost);
+  if (hosts !== undefined) match.hosts = hosts;
+  const methods = parsedList('methods', 16, 'methods', parseMethod);
+  if (methods !== undefined) match.methods = methods;
   const headers = get('headers');
   if (headers !== undefined) {
     const key = metaKey('headers', index);

@@ -63,6 +63,24 @@ t.test('metadata keys become a route', async (t) => {
   t.same(routes.get(2)?.match.path, { exact: '/users-health' });
 });
 
+t.test('host and method lists: repeats dropped, an empty list is no condition', async (t) => {
+  const { routes, errors } = parseRouteMetadata('users', {
+    'roster.route.path-prefix': '/users',
+    'roster.route.host': 'a.io, A.io, b.io',
+    'roster.route.methods': 'get, GET',
+    'roster.route.path-prefix.1': '/other',
+    'roster.route.host.1': ' , ',
+    'roster.route.methods.1': '',
+  });
+  t.same(errors, []);
+  t.same(routes.get(0)?.match, {
+    path: { prefix: '/users' },
+    hosts: ['a.io', 'b.io'],
+    methods: ['GET'],
+  });
+  t.same(routes.get(1)?.match, { path: { prefix: '/other' } });
+});
+
 t.test('bad metadata: the route is left out and the key named', async (t) => {
   const cases: [Record<string, string>, string | undefined, RegExp][] = [
     [{ 'roster.route.host': 'a.io' }, undefined, /needs one of roster\.route\.path-prefix/],
@@ -83,6 +101,22 @@ t.test('bad metadata: the route is left out and the key named', async (t) => {
       { 'roster.route.path-prefix': '/a', 'roster.route.methods': 'GET POST' },
       'roster.route.methods',
       /method/,
+    ],
+    [
+      {
+        'roster.route.path-prefix': '/a',
+        'roster.route.host': Array.from({ length: 33 }, (_, i) => `h${i}.io`).join(','),
+      },
+      'roster.route.host',
+      /at most 32 hosts/,
+    ],
+    [
+      {
+        'roster.route.path-prefix': '/a',
+        'roster.route.methods': Array.from({ length: 17 }, () => 'GET').join(','),
+      },
+      'roster.route.methods',
+      /at most 16 methods/,
     ],
     [
       { 'roster.route.path-prefix': '/a', 'roster.route.headers': 'novalue' },
