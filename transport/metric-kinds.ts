@@ -127,7 +127,12 @@ abstract class Metric<L extends string, S extends { readonly labels: string }> {
   }
 
   /** The series for `labels`, created on first use; undefined when the bound is reached. */
-  protected seriesFor(labels: LabelValues<L> | undefined): S | undefined {
+  /**
+   * The series for `labels`. A number stands for no labels: the overloads' short forms
+   * (`inc(n)`, `set(v)`, `observe(v)`) pass their first argument on as it came.
+   */
+  protected seriesFor(labels: LabelValues<L> | number | undefined): S | undefined {
+    if (typeof labels === 'number') labels = undefined;
     const key = this.keyOf(labels);
     let s = this.series.get(key);
     if (s === undefined) {
@@ -222,13 +227,10 @@ export class Counter<L extends string = never> extends ValueMetric<L> {
   inc(n: number): void;
   inc(labels?: LabelValues<L>, n?: number): void;
   inc(labels?: LabelValues<L> | number, n = 1): void {
-    if (typeof labels === 'number') {
-      n = labels;
-      labels = undefined;
-    }
-    if (!(n >= 0)) throw invalid('counter increment must be >= 0', { metric: this.name });
+    const by = typeof labels === 'number' ? labels : n;
+    if (!(by >= 0)) throw invalid('counter increment must be >= 0', { metric: this.name });
     const s = this.seriesFor(labels);
-    if (s !== undefined) s.value += n;
+    if (s !== undefined) s.value += by;
   }
 
   /** A handle on one series (for a hot path recording the same labels again and again). */
@@ -270,36 +272,24 @@ export class Gauge<L extends string = never> extends ValueMetric<L> {
   set(value: number): void;
   set(labels: LabelValues<L> | undefined, value: number): void;
   set(labels: LabelValues<L> | number | undefined, value?: number): void {
-    if (typeof labels === 'number') {
-      value = labels;
-      labels = undefined;
-    }
     const s = this.seriesFor(labels);
-    if (s !== undefined) s.value = value ?? 0;
+    if (s !== undefined) s.value = typeof labels === 'number' ? labels : (value ?? 0);
   }
 
   /** Adds `n` (default 1). `inc(n)` is short for `inc(undefined, n)`. */
   inc(n: number): void;
   inc(labels?: LabelValues<L>, n?: number): void;
   inc(labels?: LabelValues<L> | number, n = 1): void {
-    if (typeof labels === 'number') {
-      n = labels;
-      labels = undefined;
-    }
     const s = this.seriesFor(labels);
-    if (s !== undefined) s.value += n;
+    if (s !== undefined) s.value += typeof labels === 'number' ? labels : n;
   }
 
   /** Subtracts `n` (default 1). `dec(n)` is short for `dec(undefined, n)`. */
   dec(n: number): void;
   dec(labels?: LabelValues<L>, n?: number): void;
   dec(labels?: LabelValues<L> | number, n = 1): void {
-    if (typeof labels === 'number') {
-      n = labels;
-      labels = undefined;
-    }
     const s = this.seriesFor(labels);
-    if (s !== undefined) s.value -= n;
+    if (s !== undefined) s.value -= typeof labels === 'number' ? labels : n;
   }
 
   renderInto(out: string[]): void {
@@ -361,13 +351,10 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramSeri
   observe(value: number): void;
   observe(labels: LabelValues<L> | undefined, value: number): void;
   observe(labels: LabelValues<L> | number | undefined, value?: number): void {
-    if (typeof labels === 'number') {
-      value = labels;
-      labels = undefined;
-    }
-    if (value === undefined || Number.isNaN(value)) return;
+    const v = typeof labels === 'number' ? labels : value;
+    if (v === undefined || Number.isNaN(v)) return;
     const s = this.seriesFor(labels);
-    if (s !== undefined) this.record(s, value);
+    if (s !== undefined) this.record(s, v);
   }
 
   /** A handle on one series (for a hot path recording the same labels again and again). */

@@ -119,6 +119,8 @@ t.test('gauges', async (t) => {
   t.match(r.render(), /^roster_temperature NaN$/m);
   plain.set(Number.NEGATIVE_INFINITY);
   t.match(r.render(), /^roster_temperature -Inf$/m);
+  other.dec(1.5);
+  t.equal(other.get(), 2.5, 'dec(n) is short for dec(undefined, n)');
 });
 
 t.test('gauge collect callbacks run at render time', async (t) => {
