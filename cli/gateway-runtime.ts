@@ -50,7 +50,7 @@ export function gatewayGcMode(setting: string | undefined, cpus: number): GcMode
  * a scavenge comes half as often as at 16 for a pause ~30 % longer, which lowered the p99
  * (docs/adr/0008-gateway-gc-mode.md).
  */
-export const YOUNG_GENERATION_FLAGS: readonly string[] = [
+const YOUNG_GENERATION_FLAGS: readonly string[] = [
   '--min-semi-space-size=32',
   '--max-semi-space-size=32',
 ];

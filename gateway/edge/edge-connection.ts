@@ -54,7 +54,7 @@ export interface EdgeConnectionOwner {
  * Response bytes a client may leave unread (queued in the gateway beyond what the kernel took)
  * before the edge serves it no further requests; it resumes once the client has read them.
  */
-export const UNREAD_RESPONSE_LIMIT = 64 * 1024;
+const UNREAD_RESPONSE_LIMIT = 64 * 1024;
 
 export class EdgeConnection implements ResponseSink, DeadlineHolder {
   readonly socket: Socket;
