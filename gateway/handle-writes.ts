@@ -11,6 +11,12 @@
  * queued reports to its HandleWriter when done, which passes failures on by destroying the
  * socket (as net.Socket does).
  *
+ * Writes wait for the end of the event-loop turn (a setImmediate, after every event the poll
+ * returned has been handled) and go out then as one, per socket: the peers — the upstream and
+ * the client — then get the turn's bytes together and handle them in one wakeup instead of one
+ * each. Whoever writes to the socket by other means (socket.write(), end(), handing it on)
+ * calls flush() first.
+ *
  * Order is kept: a write goes to the handle only while the socket's Writable holds nothing
  * (libuv itself queues a write behind its own pending ones); otherwise, and whenever the
  * socket is not a connected stream with the expected handle, it falls back to socket.write().
@@ -95,6 +101,17 @@ function takeRequest(api: StreamWrapBinding): WriteRequest {
   return req;
 }
 
+/** Writers holding text for the end of this event-loop turn. */
+let waiting: HandleWriter[] = [];
+let flushScheduled = false;
+
+function flushWaiting(): void {
+  const writers = waiting;
+  waiting = [];
+  flushScheduled = false;
+  for (let i = 0; i < writers.length; i++) writers[i]!.flushAtTurnEnd();
+}
+
 /**
  * Writes latin1 strings to one socket, straight to its stream handle when it can (plain TCP
  * sockets; a TLS socket's or a stand-in's writes always take socket.write()).
@@ -102,6 +119,8 @@ function takeRequest(api: StreamWrapBinding): WriteRequest {
 export class HandleWriter {
   /** Bytes of handle writes that libuv queued and has not finished (whole writes). */
   private queued = 0;
+  /** Text written this turn, not yet handed to the socket. */
+  private waitingText = '';
   private readonly direct: boolean;
   /** Writes that went to the handle (the rest took socket.write()). */
   handleWrites = 0;
@@ -117,20 +136,57 @@ export class HandleWriter {
 
   /** Bytes handed over and not yet taken by the kernel (here and in the socket's Writable). */
   get unsent(): number {
-    return this.queued + this.socket.writableLength;
+    return this.waitingText.length + this.queued + this.socket.writableLength;
   }
 
-  /** Writes `text` (latin1) after everything written before it. */
+  /**
+   * Writes `text` (latin1) after everything written before it: at the end of this turn, with
+   * the turn's other writes, on a socket whose handle takes them; at once on any other.
+   */
   write(text: string): void {
+    if (!this.direct) {
+      this.socket.write(text, 'latin1');
+      return;
+    }
+    if (this.waitingText === '') {
+      waiting.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushWaiting);
+      }
+    }
+    this.waitingText += text;
+  }
+
+  /** Hands the text written this turn to the socket now (before writing to it by other means). */
+  flush(): void {
+    const text = this.waitingText;
+    if (text === '') return;
+    this.waitingText = '';
+    if (this.socket.destroyed) return; // nowhere to go, as with a write to a destroyed socket
+    this.writeNow(text);
+  }
+
+  /**
+   * At the turn's end (flushWaiting): the waiting text goes out, and a writer waiting for its
+   * queue to empty hears of it when it all went at once.
+   */
+  flushAtTurnEnd(): void {
+    if (this.waitingText === '') return;
+    this.flush();
+    if (this.queued === 0 && this.socket.writableLength === 0 && !this.socket.destroyed) {
+      this.onDrained?.();
+    }
+  }
+
+  private writeNow(text: string): void {
     const socket = this.socket;
     const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
     if (
-      !this.direct ||
       handle === null ||
       typeof handle.writeLatin1String !== 'function' ||
       socket.writableLength !== 0 ||
       socket.connecting ||
-      socket.destroyed ||
       socket.writableEnded
     ) {
       socket.write(text, 'latin1');

@@ -146,6 +146,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.deadline = performance.now() + this.owner.limits.keepAliveTimeoutMs;
     this.unsentAtDeadline = -1;
     if (!response.shouldKeepAlive || this.owner.closing) {
+      this.writer.flush();
       this.socket.end();
       return;
     }
@@ -232,12 +233,14 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.unsentAtDeadline = -1;
     this.pending = undefined;
     this.refused = true;
+    this.writer.flush();
     this.socket.end(rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT'));
     this.socket.destroySoon();
   }
 
   private handOff(): void {
     const socket = this.socket;
+    this.writer.flush(); // Node's server writes to it from here
     socket.off('data', this.onData);
     socket.off('drain', this.onDrain);
     socket.off('close', this.onClose);
@@ -256,8 +259,12 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private ended(): void {
     this.pending = undefined;
     const current = this.current;
-    if (current !== undefined) current.destroy();
-    else this.socket.end();
+    if (current !== undefined) {
+      current.destroy();
+    } else {
+      this.writer.flush();
+      this.socket.end();
+    }
   }
 
   private closed(): void {

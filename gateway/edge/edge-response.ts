@@ -160,8 +160,9 @@ export class EdgeResponse implements ProxyResponse {
       if (chunk !== undefined) out += chunk.toString('latin1');
       this.writer.write(out);
     } else {
-      socket.cork();
       this.flush();
+      this.writer.flush();
+      socket.cork();
       if (chunk !== undefined && !this.bodyless) this.send(chunk);
       if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
       socket.uncork();
@@ -204,6 +205,7 @@ export class EdgeResponse implements ProxyResponse {
     } else if (!this.chunked) {
       this.writer.write(head + held.toString('latin1'));
     } else {
+      this.writer.flush();
       this.socket.cork();
       this.socket.write(head, 'latin1');
       this.send(held);
@@ -211,7 +213,9 @@ export class EdgeResponse implements ProxyResponse {
     }
   }
 
+  /** Writes a body chunk through the socket's Writable, after what the writer holds. */
   private send(chunk: Buffer): void {
+    this.writer.flush();
     const socket = this.socket;
     if (this.chunked) {
       socket.cork();

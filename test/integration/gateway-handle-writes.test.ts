@@ -1,6 +1,7 @@
 /**
  * Handle writes (gateway/handle-writes.ts) on real loopback sockets: writes go to the handle on
- * this Node (this fails if a Node upgrade takes away what they rely on), bytes arrive whole and
+ * this Node (this fails if a Node upgrade takes away what they rely on), a turn's writes go out
+ * together at its end or when flush() asks, bytes arrive whole and
  * in order when the peer stops reading and writes queue in libuv — mixed with socket.write()
  * calls — the writer reports when its queue drains, failures destroy the socket with a system
  * error, and TLS sockets or a Writable holding bytes take socket.write(). The edge and the
@@ -60,14 +61,20 @@ function block(index: number, size: number): string {
   return tag.repeat(Math.ceil(size / tag.length)).slice(0, size);
 }
 
-t.test('writes go to the handle on this Node and arrive in order', async (t) => {
+t.test('the writes of a turn go to the handle together at its end, in order', async (t) => {
   t.ok(handleWritesAvailable, 'process.binding("stream_wrap") offers what handle writes need');
   const { local, peer } = await socketPair(t);
   const received = collect(peer);
-  const writer = new HandleWriter(local);
+  let drained = 0;
+  const writer = new HandleWriter(local, () => drained++);
   const parts = ['HTTP/1.1 200 OK\r\n', 'content-length: 2\r\n\r\n', 'ok', 'ÿ\u00e9latin1'];
   for (const part of parts) writer.write(part);
-  t.equal(writer.handleWrites, parts.length, 'every write went to the handle');
+  const total = Buffer.byteLength(parts.join(''), 'latin1');
+  t.equal(writer.handleWrites, 0, 'nothing written before the turn ends');
+  t.equal(writer.unsent, total, 'the waiting text counts as unsent');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writer.handleWrites, 1, 'the writes of the turn went to the handle as one');
+  t.equal(drained, 1, 'a turn-end write that went at once is reported drained');
   await eventually(() => received.length() === Buffer.byteLength(parts.join(''), 'latin1'), {
     what: 'all bytes',
   });
@@ -86,9 +93,14 @@ t.test('a peer that stops reading: writes queue, keep their order, and drain', a
   for (let i = 0; i < count; i++) {
     const text = block(i, size);
     expected += text;
-    // Every fourth write through the socket's Writable: the two paths interleave.
-    if (i % 4 === 3) local.write(text, 'latin1');
-    else writer.write(text);
+    // Every fourth write through the socket's Writable, after flush() as the contract asks:
+    // the two paths interleave.
+    if (i % 4 === 3) {
+      writer.flush();
+      local.write(text, 'latin1');
+    } else {
+      writer.write(text);
+    }
   }
   t.ok(writer.unsent > 0, `bytes wait to be sent (${writer.unsent})`);
   t.ok(writer.handleWrites > 0 && writer.handleWrites < count - count / 4, 'some writes fell back');
@@ -133,7 +145,10 @@ t.test('a queued write that fails destroys the socket', async (t) => {
   local.on('error', (err: NodeJS.ErrnoException) => errors.push(err));
   const closed = new Promise((resolve) => local.once('close', resolve));
   const writer = new HandleWriter(local);
-  for (let i = 0; i < 64 && writer.unsent === 0; i++) writer.write(block(i, 256 * 1024));
+  for (let i = 0; i < 64 && writer.unsent === 0; i++) {
+    writer.write(block(i, 256 * 1024));
+    writer.flush();
+  }
   t.ok(writer.unsent > 0, 'a write is queued');
   peer.resetAndDestroy();
   await closed;
@@ -150,10 +165,40 @@ t.test('bytes in the Writable first: the write takes socket.write() behind them'
   local.cork();
   local.write('first ', 'latin1');
   writer.write('second');
+  writer.flush();
   t.equal(writer.handleWrites, 0, 'not written to the handle ahead of the corked bytes');
   local.uncork();
   await eventually(() => received.length() === 12, { what: 'both writes' });
   t.equal(received.text(), 'first second');
+});
+
+t.test('flush() hands the waiting text over before writes by other means', async (t) => {
+  const { local, peer } = await socketPair(t);
+  const received = collect(peer);
+  const writer = new HandleWriter(local);
+  writer.write('head ');
+  writer.flush();
+  t.equal(writer.handleWrites, 1, 'flushed to the handle at once');
+  local.write('body ', 'latin1');
+  writer.write('next');
+  writer.flush();
+  local.end();
+  await eventually(() => received.length() === 14, { what: 'all three' });
+  t.equal(received.text(), 'head body next');
+});
+
+t.test('a destroyed socket drops the waiting text quietly', async (t) => {
+  const { local } = await socketPair(t);
+  const errors: Error[] = [];
+  local.on('error', (err: Error) => errors.push(err));
+  const writer = new HandleWriter(local);
+  writer.write('never sent');
+  local.destroy();
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writer.handleWrites, 0);
+  t.equal(writer.unsent, 0, 'nothing counted as waiting any more');
+  t.same(errors, [], 'no write error');
 });
 
 t.test('TLS sockets take socket.write()', async (t) => {
