@@ -11,11 +11,11 @@
  * queued reports to its HandleWriter when done, which passes failures on by destroying the
  * socket (as net.Socket does).
  *
- * Writes wait for the end of the event-loop turn (a setImmediate, after every event the poll
- * returned has been handled) and go out then as one, per socket: the peers — the upstream and
- * the client — then get the turn's bytes together and handle them in one wakeup instead of one
- * each. Whoever writes to the socket by other means (socket.write(), end(), handing it on)
- * calls flush() first.
+ * A writer made with `holdToTurnEnd` (the edge's, towards clients) holds its writes until the
+ * end of the event-loop turn (a setImmediate, after every event the poll returned has been
+ * handled) and sends them then as one: the client gets the turn's responses together and takes
+ * them in one wakeup instead of one each. Whoever writes to such a socket by other means
+ * (socket.write(), end(), handing it on) calls flush() first.
  *
  * Order is kept: a write goes to the handle only while the socket's Writable holds nothing
  * (libuv itself queues a write behind its own pending ones); otherwise, and whenever the
@@ -112,6 +112,13 @@ function flushWaiting(): void {
   for (let i = 0; i < writers.length; i++) writers[i]!.flushAtTurnEnd();
 }
 
+export interface HandleWriterOptions {
+  /** Queued bytes were all written (the socket's Writable may still hold some). */
+  readonly onDrained?: () => void;
+  /** Hold writes until the end of the event-loop turn and send them together (default false). */
+  readonly holdToTurnEnd?: boolean;
+}
+
 /**
  * Writes latin1 strings to one socket, straight to its stream handle when it can (plain TCP
  * sockets; a TLS socket's or a stand-in's writes always take socket.write()).
@@ -119,19 +126,22 @@ function flushWaiting(): void {
 export class HandleWriter {
   /** Bytes of handle writes that libuv queued and has not finished (whole writes). */
   private queued = 0;
-  /** Text written this turn, not yet handed to the socket. */
+  /** Text held this turn (`holdToTurnEnd`), not yet handed to the socket. */
   private waitingText = '';
   private readonly direct: boolean;
+  private readonly holdToTurnEnd: boolean;
+  private readonly onDrained: (() => void) | undefined;
   /** Writes that went to the handle (the rest took socket.write()). */
   handleWrites = 0;
 
-  /** `onDrained`: queued bytes were all written (the socket's Writable may still hold some). */
   constructor(
     private readonly socket: Socket,
-    private readonly onDrained?: () => void,
+    options: HandleWriterOptions = {},
   ) {
     this.direct =
       binding !== undefined && socket instanceof Socket && !(socket instanceof TLSSocket);
+    this.holdToTurnEnd = options.holdToTurnEnd === true;
+    this.onDrained = options.onDrained;
   }
 
   /** Bytes handed over and not yet taken by the kernel (here and in the socket's Writable). */
@@ -140,12 +150,17 @@ export class HandleWriter {
   }
 
   /**
-   * Writes `text` (latin1) after everything written before it: at the end of this turn, with
-   * the turn's other writes, on a socket whose handle takes them; at once on any other.
+   * Writes `text` (latin1) after everything written before it: with `holdToTurnEnd`, at the end
+   * of this turn together with the turn's other writes, on a socket whose handle takes them;
+   * otherwise at once.
    */
   write(text: string): void {
     if (!this.direct) {
       this.socket.write(text, 'latin1');
+      return;
+    }
+    if (!this.holdToTurnEnd) {
+      this.writeNow(text);
       return;
     }
     if (this.waitingText === '') {
@@ -158,7 +173,7 @@ export class HandleWriter {
     this.waitingText += text;
   }
 
-  /** Hands the text written this turn to the socket now (before writing to it by other means). */
+  /** Hands the text held this turn to the socket now (before writing to it by other means). */
   flush(): void {
     const text = this.waitingText;
     if (text === '') return;

@@ -115,7 +115,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     const adopted = adoptWithSharedReads(accepted, this.onSharedRead);
     const socket = adopted ?? accepted;
     this.socket = socket;
-    this.writer = new HandleWriter(socket, this.onDrain);
+    this.writer = new HandleWriter(socket, { onDrained: this.onDrain, holdToTurnEnd: true });
     socket.setNoDelay(true);
     this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
     deadlineClock.watch(this);

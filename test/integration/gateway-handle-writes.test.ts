@@ -1,7 +1,7 @@
 /**
  * Handle writes (gateway/handle-writes.ts) on real loopback sockets: writes go to the handle on
- * this Node (this fails if a Node upgrade takes away what they rely on), a turn's writes go out
- * together at its end or when flush() asks, bytes arrive whole and
+ * this Node (this fails if a Node upgrade takes away what they rely on), a holding writer sends
+ * a turn's writes together at its end or when flush() asks, bytes arrive whole and
  * in order when the peer stops reading and writes queue in libuv — mixed with socket.write()
  * calls — the writer reports when its queue drains, failures destroy the socket with a system
  * error, and TLS sockets or a Writable holding bytes take socket.write(). The edge and the
@@ -66,12 +66,12 @@ t.test('the writes of a turn go to the handle together at its end, in order', as
   const { local, peer } = await socketPair(t);
   const received = collect(peer);
   let drained = 0;
-  const writer = new HandleWriter(local, () => drained++);
+  const writer = new HandleWriter(local, { onDrained: () => drained++, holdToTurnEnd: true });
   const parts = ['HTTP/1.1 200 OK\r\n', 'content-length: 2\r\n\r\n', 'ok', 'ÿ\u00e9latin1'];
   for (const part of parts) writer.write(part);
   const total = Buffer.byteLength(parts.join(''), 'latin1');
   t.equal(writer.handleWrites, 0, 'nothing written before the turn ends');
-  t.equal(writer.unsent, total, 'the waiting text counts as unsent');
+  t.equal(writer.unsent, total, 'the held text counts as unsent');
   await new Promise((resolve) => setImmediate(resolve));
   t.equal(writer.handleWrites, 1, 'the writes of the turn went to the handle as one');
   t.equal(drained, 1, 'a turn-end write that went at once is reported drained');
@@ -82,11 +82,23 @@ t.test('the writes of a turn go to the handle together at its end, in order', as
   t.equal(writer.unsent, 0);
 });
 
+t.test('a writer that does not hold sends each write to the handle at once', async (t) => {
+  const { local, peer } = await socketPair(t);
+  const received = collect(peer);
+  const writer = new HandleWriter(local);
+  writer.write('one ');
+  t.equal(writer.handleWrites, 1, 'written before the turn ends');
+  writer.write('two');
+  t.equal(writer.handleWrites, 2);
+  await eventually(() => received.length() === 7, { what: 'both writes' });
+  t.equal(received.text(), 'one two');
+});
+
 t.test('a peer that stops reading: writes queue, keep their order, and drain', async (t) => {
   const { local, peer } = await socketPair(t);
   peer.pause();
   let drained = 0;
-  const writer = new HandleWriter(local, () => drained++);
+  const writer = new HandleWriter(local, { onDrained: () => drained++, holdToTurnEnd: true });
   const size = 256 * 1024;
   const count = 64; // 16 MiB: far more than the loopback socket buffers take
   let expected = '';
@@ -145,10 +157,7 @@ t.test('a queued write that fails destroys the socket', async (t) => {
   local.on('error', (err: NodeJS.ErrnoException) => errors.push(err));
   const closed = new Promise((resolve) => local.once('close', resolve));
   const writer = new HandleWriter(local);
-  for (let i = 0; i < 64 && writer.unsent === 0; i++) {
-    writer.write(block(i, 256 * 1024));
-    writer.flush();
-  }
+  for (let i = 0; i < 64 && writer.unsent === 0; i++) writer.write(block(i, 256 * 1024));
   t.ok(writer.unsent > 0, 'a write is queued');
   peer.resetAndDestroy();
   await closed;
@@ -165,17 +174,16 @@ t.test('bytes in the Writable first: the write takes socket.write() behind them'
   local.cork();
   local.write('first ', 'latin1');
   writer.write('second');
-  writer.flush();
   t.equal(writer.handleWrites, 0, 'not written to the handle ahead of the corked bytes');
   local.uncork();
   await eventually(() => received.length() === 12, { what: 'both writes' });
   t.equal(received.text(), 'first second');
 });
 
-t.test('flush() hands the waiting text over before writes by other means', async (t) => {
+t.test('flush() hands the held text over before writes by other means', async (t) => {
   const { local, peer } = await socketPair(t);
   const received = collect(peer);
-  const writer = new HandleWriter(local);
+  const writer = new HandleWriter(local, { holdToTurnEnd: true });
   writer.write('head ');
   writer.flush();
   t.equal(writer.handleWrites, 1, 'flushed to the handle at once');
@@ -187,17 +195,17 @@ t.test('flush() hands the waiting text over before writes by other means', async
   t.equal(received.text(), 'head body next');
 });
 
-t.test('a destroyed socket drops the waiting text quietly', async (t) => {
+t.test('a destroyed socket drops the held text quietly', async (t) => {
   const { local } = await socketPair(t);
   const errors: Error[] = [];
   local.on('error', (err: Error) => errors.push(err));
-  const writer = new HandleWriter(local);
+  const writer = new HandleWriter(local, { holdToTurnEnd: true });
   writer.write('never sent');
   local.destroy();
   await new Promise((resolve) => setImmediate(resolve));
   await new Promise((resolve) => setImmediate(resolve));
   t.equal(writer.handleWrites, 0);
-  t.equal(writer.unsent, 0, 'nothing counted as waiting any more');
+  t.equal(writer.unsent, 0, 'nothing counted as held any more');
   t.same(errors, [], 'no write error');
 });
 
