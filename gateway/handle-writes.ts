@@ -11,12 +11,6 @@
  * queued reports to its HandleWriter when done, which passes failures on by destroying the
  * socket (as net.Socket does).
  *
- * A writer made with `holdToTurnEnd` (the edge's, towards clients) holds its writes until the
- * end of the event-loop turn (a setImmediate, after every event the poll returned has been
- * handled) and sends them then as one: the client gets the turn's responses together and takes
- * them in one wakeup instead of one each. Whoever writes to such a socket by other means
- * (socket.write(), end(), handing it on) calls flush() first.
- *
  * Order is kept: a write goes to the handle only while the socket's Writable holds nothing
  * (libuv itself queues a write behind its own pending ones); otherwise, and whenever the
  * socket is not a connected stream with the expected handle, it falls back to socket.write().
@@ -101,24 +95,6 @@ function takeRequest(api: StreamWrapBinding): WriteRequest {
   return req;
 }
 
-/** Writers holding text for the end of this event-loop turn. */
-let waiting: HandleWriter[] = [];
-let flushScheduled = false;
-
-function flushWaiting(): void {
-  const writers = waiting;
-  waiting = [];
-  flushScheduled = false;
-  for (let i = 0; i < writers.length; i++) writers[i]!.flushAtTurnEnd();
-}
-
-export interface HandleWriterOptions {
-  /** Queued bytes were all written (the socket's Writable may still hold some). */
-  readonly onDrained?: () => void;
-  /** Hold writes until the end of the event-loop turn and send them together (default false). */
-  readonly holdToTurnEnd?: boolean;
-}
-
 /**
  * Writes latin1 strings to one socket, straight to its stream handle when it can (plain TCP
  * sockets; a TLS socket's or a stand-in's writes always take socket.write()).
@@ -126,82 +102,35 @@ export interface HandleWriterOptions {
 export class HandleWriter {
   /** Bytes of handle writes that libuv queued and has not finished (whole writes). */
   private queued = 0;
-  /** Text held this turn (`holdToTurnEnd`), not yet handed to the socket. */
-  private waitingText = '';
   private readonly direct: boolean;
-  private readonly holdToTurnEnd: boolean;
-  private readonly onDrained: (() => void) | undefined;
   /** Writes that went to the handle (the rest took socket.write()). */
   handleWrites = 0;
 
+  /** `onDrained`: queued bytes were all written (the socket's Writable may still hold some). */
   constructor(
     private readonly socket: Socket,
-    options: HandleWriterOptions = {},
+    private readonly onDrained?: () => void,
   ) {
     this.direct =
       binding !== undefined && socket instanceof Socket && !(socket instanceof TLSSocket);
-    this.holdToTurnEnd = options.holdToTurnEnd === true;
-    this.onDrained = options.onDrained;
   }
 
   /** Bytes handed over and not yet taken by the kernel (here and in the socket's Writable). */
   get unsent(): number {
-    return this.waitingText.length + this.queued + this.socket.writableLength;
+    return this.queued + this.socket.writableLength;
   }
 
-  /**
-   * Writes `text` (latin1) after everything written before it: with `holdToTurnEnd`, at the end
-   * of this turn together with the turn's other writes, on a socket whose handle takes them;
-   * otherwise at once.
-   */
+  /** Writes `text` (latin1) after everything written before it. */
   write(text: string): void {
-    if (!this.direct) {
-      this.socket.write(text, 'latin1');
-      return;
-    }
-    if (!this.holdToTurnEnd) {
-      this.writeNow(text);
-      return;
-    }
-    if (this.waitingText === '') {
-      waiting.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushWaiting);
-      }
-    }
-    this.waitingText += text;
-  }
-
-  /** Hands the text held this turn to the socket now (before writing to it by other means). */
-  flush(): void {
-    const text = this.waitingText;
-    if (text === '') return;
-    this.waitingText = '';
-    if (this.socket.destroyed) return; // nowhere to go, as with a write to a destroyed socket
-    this.writeNow(text);
-  }
-
-  /**
-   * At the turn's end (flushWaiting): the waiting text goes out, and a writer waiting for its
-   * queue to empty hears of it when it all went at once.
-   */
-  flushAtTurnEnd(): void {
-    if (this.waitingText === '') return;
-    this.flush();
-    if (this.queued === 0 && this.socket.writableLength === 0 && !this.socket.destroyed) {
-      this.onDrained?.();
-    }
-  }
-
-  private writeNow(text: string): void {
     const socket = this.socket;
     const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
     if (
+      !this.direct ||
       handle === null ||
       typeof handle.writeLatin1String !== 'function' ||
       socket.writableLength !== 0 ||
       socket.connecting ||
+      socket.destroyed ||
       socket.writableEnded
     ) {
       socket.write(text, 'latin1');

@@ -115,7 +115,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     const adopted = adoptWithSharedReads(accepted, this.onSharedRead);
     const socket = adopted ?? accepted;
     this.socket = socket;
-    this.writer = new HandleWriter(socket, { onDrained: this.onDrain, holdToTurnEnd: true });
+    this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
     this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
     deadlineClock.watch(this);
@@ -146,7 +146,6 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.deadline = performance.now() + this.owner.limits.keepAliveTimeoutMs;
     this.unsentAtDeadline = -1;
     if (!response.shouldKeepAlive || this.owner.closing) {
-      this.writer.flush();
       this.socket.end();
       return;
     }
@@ -233,14 +232,12 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.unsentAtDeadline = -1;
     this.pending = undefined;
     this.refused = true;
-    this.writer.flush();
     this.socket.end(rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT'));
     this.socket.destroySoon();
   }
 
   private handOff(): void {
     const socket = this.socket;
-    this.writer.flush(); // Node's server writes to it from here
     socket.off('data', this.onData);
     socket.off('drain', this.onDrain);
     socket.off('close', this.onClose);
@@ -259,12 +256,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private ended(): void {
     this.pending = undefined;
     const current = this.current;
-    if (current !== undefined) {
-      current.destroy();
-    } else {
-      this.writer.flush();
-      this.socket.end();
-    }
+    if (current !== undefined) current.destroy();
+    else this.socket.end();
   }
 
   private closed(): void {

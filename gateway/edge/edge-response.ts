@@ -160,9 +160,8 @@ export class EdgeResponse implements ProxyResponse {
       if (chunk !== undefined) out += chunk.toString('latin1');
       this.writer.write(out);
     } else {
-      this.flush();
-      this.writer.flush();
       socket.cork();
+      this.flush();
       if (chunk !== undefined && !this.bodyless) this.send(chunk);
       if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
       socket.uncork();
@@ -205,7 +204,6 @@ export class EdgeResponse implements ProxyResponse {
     } else if (!this.chunked) {
       this.writer.write(head + held.toString('latin1'));
     } else {
-      this.writer.flush();
       this.socket.cork();
       this.socket.write(head, 'latin1');
       this.send(held);
@@ -213,9 +211,7 @@ export class EdgeResponse implements ProxyResponse {
     }
   }
 
-  /** Writes a body chunk through the socket's Writable, after what the writer holds. */
   private send(chunk: Buffer): void {
-    this.writer.flush();
     const socket = this.socket;
     if (this.chunked) {
       socket.cork();

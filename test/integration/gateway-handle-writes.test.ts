@@ -1,7 +1,6 @@
 /**
  * Handle writes (gateway/handle-writes.ts) on real loopback sockets: writes go to the handle on
- * this Node (this fails if a Node upgrade takes away what they rely on), a holding writer sends
- * a turn's writes together at its end or when flush() asks, bytes arrive whole and
+ * this Node (this fails if a Node upgrade takes away what they rely on), bytes arrive whole and
  * in order when the peer stops reading and writes queue in libuv — mixed with socket.write()
  * calls — the writer reports when its queue drains, failures destroy the socket with a system
  * error, and TLS sockets or a Writable holding bytes take socket.write(). The edge and the
@@ -61,20 +60,14 @@ function block(index: number, size: number): string {
   return tag.repeat(Math.ceil(size / tag.length)).slice(0, size);
 }
 
-t.test('the writes of a turn go to the handle together at its end, in order', async (t) => {
+t.test('writes go to the handle on this Node and arrive in order', async (t) => {
   t.ok(handleWritesAvailable, 'process.binding("stream_wrap") offers what handle writes need');
   const { local, peer } = await socketPair(t);
   const received = collect(peer);
-  let drained = 0;
-  const writer = new HandleWriter(local, { onDrained: () => drained++, holdToTurnEnd: true });
+  const writer = new HandleWriter(local);
   const parts = ['HTTP/1.1 200 OK\r\n', 'content-length: 2\r\n\r\n', 'ok', 'ÿ\u00e9latin1'];
   for (const part of parts) writer.write(part);
-  const total = Buffer.byteLength(parts.join(''), 'latin1');
-  t.equal(writer.handleWrites, 0, 'nothing written before the turn ends');
-  t.equal(writer.unsent, total, 'the held text counts as unsent');
-  await new Promise((resolve) => setImmediate(resolve));
-  t.equal(writer.handleWrites, 1, 'the writes of the turn went to the handle as one');
-  t.equal(drained, 1, 'a turn-end write that went at once is reported drained');
+  t.equal(writer.handleWrites, parts.length, 'every write went to the handle');
   await eventually(() => received.length() === Buffer.byteLength(parts.join(''), 'latin1'), {
     what: 'all bytes',
   });
@@ -82,37 +75,20 @@ t.test('the writes of a turn go to the handle together at its end, in order', as
   t.equal(writer.unsent, 0);
 });
 
-t.test('a writer that does not hold sends each write to the handle at once', async (t) => {
-  const { local, peer } = await socketPair(t);
-  const received = collect(peer);
-  const writer = new HandleWriter(local);
-  writer.write('one ');
-  t.equal(writer.handleWrites, 1, 'written before the turn ends');
-  writer.write('two');
-  t.equal(writer.handleWrites, 2);
-  await eventually(() => received.length() === 7, { what: 'both writes' });
-  t.equal(received.text(), 'one two');
-});
-
 t.test('a peer that stops reading: writes queue, keep their order, and drain', async (t) => {
   const { local, peer } = await socketPair(t);
   peer.pause();
   let drained = 0;
-  const writer = new HandleWriter(local, { onDrained: () => drained++, holdToTurnEnd: true });
+  const writer = new HandleWriter(local, () => drained++);
   const size = 256 * 1024;
   const count = 64; // 16 MiB: far more than the loopback socket buffers take
   let expected = '';
   for (let i = 0; i < count; i++) {
     const text = block(i, size);
     expected += text;
-    // Every fourth write through the socket's Writable, after flush() as the contract asks:
-    // the two paths interleave.
-    if (i % 4 === 3) {
-      writer.flush();
-      local.write(text, 'latin1');
-    } else {
-      writer.write(text);
-    }
+    // Every fourth write through the socket's Writable: the two paths interleave.
+    if (i % 4 === 3) local.write(text, 'latin1');
+    else writer.write(text);
   }
   t.ok(writer.unsent > 0, `bytes wait to be sent (${writer.unsent})`);
   t.ok(writer.handleWrites > 0 && writer.handleWrites < count - count / 4, 'some writes fell back');
@@ -178,35 +154,6 @@ t.test('bytes in the Writable first: the write takes socket.write() behind them'
   local.uncork();
   await eventually(() => received.length() === 12, { what: 'both writes' });
   t.equal(received.text(), 'first second');
-});
-
-t.test('flush() hands the held text over before writes by other means', async (t) => {
-  const { local, peer } = await socketPair(t);
-  const received = collect(peer);
-  const writer = new HandleWriter(local, { holdToTurnEnd: true });
-  writer.write('head ');
-  writer.flush();
-  t.equal(writer.handleWrites, 1, 'flushed to the handle at once');
-  local.write('body ', 'latin1');
-  writer.write('next');
-  writer.flush();
-  local.end();
-  await eventually(() => received.length() === 14, { what: 'all three' });
-  t.equal(received.text(), 'head body next');
-});
-
-t.test('a destroyed socket drops the held text quietly', async (t) => {
-  const { local } = await socketPair(t);
-  const errors: Error[] = [];
-  local.on('error', (err: Error) => errors.push(err));
-  const writer = new HandleWriter(local, { holdToTurnEnd: true });
-  writer.write('never sent');
-  local.destroy();
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
-  t.equal(writer.handleWrites, 0);
-  t.equal(writer.unsent, 0, 'nothing counted as held any more');
-  t.same(errors, [], 'no write error');
 });
 
 t.test('TLS sockets take socket.write()', async (t) => {
