@@ -126,10 +126,10 @@ abstract class Metric<L extends string, S extends { readonly labels: string }> {
     out.push(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
   }
 
-  /** The series for `labels`, created on first use; undefined when the bound is reached. */
   /**
-   * The series for `labels`. A number stands for no labels: the overloads' short forms
-   * (`inc(n)`, `set(v)`, `observe(v)`) pass their first argument on as it came.
+   * The series for `labels`, created on first use; undefined when the bound is reached. A
+   * number stands for no labels: the overloads' short forms (`inc(n)`, `set(v)`, `observe(v)`)
+   * pass their first argument on as it came.
    */
   protected seriesFor(labels: LabelValues<L> | number | undefined): S | undefined {
     if (typeof labels === 'number') labels = undefined;
