@@ -8,7 +8,7 @@
 
 import { NODE_TSX, spawnServer } from './spawn-server.js';
 import { formatTable } from './table.js';
-import { intArg, round } from './util.js';
+import { intArg, median, round } from './util.js';
 import { runWrk, runWrkWithCpu } from './wrk.js';
 
 const args = process.argv.slice(2);
@@ -60,7 +60,6 @@ try {
   await upstream.stop();
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows = [...results].map(([name, e]) => ({
   client: name,
   rps_median: Math.round(median(e.rps)),

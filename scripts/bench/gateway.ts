@@ -4,14 +4,17 @@
  * limiting on its route, and nginx (one worker, upstream keep-alive) — measured alternately in
  * rounds so that drift hits all alike; then p99 of the gateway, of nginx and of a Node floor
  * (scripts/bench/proxy-variants.ts `net`: bare sockets passing bytes through, no HTTP work) at
- * half of the gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R).
+ * half of the gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R),
+ * in four rounds by default, the peers in a balanced order (each runs right after each other
+ * once: scripts/bench/util.ts balancedOrder).
  * The floor shows how far above nginx any Node proxy starts on the machine at hand. The gateway
  * processes run under the GC mode `roster gateway` picks on this machine (cli/gateway-runtime.ts:
  * single-threaded on ≤ 2 CPUs; ROSTER_GATEWAY_GC overrides it, as for the CLI); a fourth
  * half-rate peer is the same gateway under the other mode (`other_gc_*` in the result), so the
  * choice stays measured.
  *
- *   npm run bench -- gateway [--json] [--rounds N] [--seconds N] [--connections N]
+ *   npm run bench -- gateway [--json] [--rounds N] [--half-rounds N] [--seconds N]
+ *     [--connections N]
  *     [--profile DIR]   (V8 CPU profiles of both gateway processes; summarize with
  *                        scripts/bench/profile-summary.ts)
  *
@@ -29,7 +32,7 @@ import { connectNatsBus } from '../../transport/nats-bus.js';
 import { startBenchNats } from './cluster.js';
 import type { BenchOptions, BenchResult, BenchTarget } from './run.js';
 import { NODE_TSX, type ServerProcess, spawnServer } from './spawn-server.js';
-import { intArg, round, stringArg } from './util.js';
+import { balancedOrder, intArg, median, round, stringArg } from './util.js';
 import { runWrk, runWrkWithCpu, type WrkResult } from './wrk.js';
 
 export const targets: readonly BenchTarget[] = [
@@ -122,11 +125,10 @@ function delayScript(dir: string, ms: number): string {
   return file;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const { log, args } = options;
   const rounds = intArg(args, '--rounds', 3);
+  const halfRounds = intArg(args, '--half-rounds', 4);
   const seconds = intArg(args, '--seconds', 8);
   const connections = intArg(args, '--connections', 50);
   const dir = mkdtempSync(join(tmpdir(), 'roster-bench-gw-'));
@@ -236,8 +238,12 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         script,
       });
     }
-    for (let r = 0; r < rounds; r++) {
-      for (const [name, port] of halfTargets) {
+    // More rounds than at the peak (one round's p99 can be two or three times another's in the
+    // same run), in a balanced order: with a fixed order each peer would always run right after
+    // the same neighbour and take what it leaves behind.
+    for (let r = 0; r < halfRounds; r++) {
+      for (const i of balancedOrder(halfTargets.length, r)) {
+        const [name, port] = halfTargets[i]!;
         const w = await runWrk({
           url: `http://127.0.0.1:${port}/bench`,
           connections: conns,
@@ -284,6 +290,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       connections,
       seconds,
       rounds,
+      half_rounds: halfRounds,
       loadavg_1m: round(loadavg()[0]!, 2),
     };
   } finally {

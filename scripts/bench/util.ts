@@ -31,6 +31,13 @@ export function round(value: number, digits: number): number {
   return Math.round(value * f) / f;
 }
 
+/** The median of the values (the mean of the middle two when their count is even). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** The q-quantile (0..1) of sorted values, nearest-rank. */
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -63,3 +70,20 @@ export function summarize(samples: readonly number[]): Summary {
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The order of `n` peers in round `round` of a Williams design (a Latin square balanced for
+ * first-order carry-over): over n rounds (2n when n is odd) each peer runs once in every
+ * position and right after each other peer equally often, so what one peer leaves behind (an
+ * idle-time GC, sockets closing) falls into the others' rounds alike. Round 0 is
+ * 0, n-1, 1, n-2, …; round r adds r to each (mod n), reversed in the second n rounds for odd n.
+ */
+export function balancedOrder(n: number, round: number): number[] {
+  const r = round % (2 * n);
+  const row: number[] = [];
+  for (let lo = 0, hi = n - 1; row.length < n; ) {
+    row.push((lo++ + r) % n);
+    if (row.length < n) row.push((hi-- + r) % n);
+  }
+  return r >= n && n % 2 === 1 ? row.reverse() : row;
+}
