@@ -15,12 +15,10 @@ for (const n of [2, 3, 4, 5, 6]) {
   t.test(`${n} peers`, async (t) => {
     const rows = rounds(n);
     const all = Array.from({ length: n }, (_, i) => i);
-    for (const row of rows)
-      t.same(
-        [...row].sort((a, b) => a - b),
-        all,
-        `${row} is a permutation`,
-      );
+    for (const row of rows) {
+      const sorted = [...row].sort((a, b) => a - b);
+      t.same(sorted, all, `${row} is a permutation`);
+    }
     for (let position = 0; position < n; position++) {
       const seen = new Set(rows.map((row) => row[position]));
       t.equal(seen.size, n, `every peer runs in position ${position}`);
