@@ -16,6 +16,7 @@
  * in one pass from the incoming raw headers.
  */
 import { isIP } from 'node:net';
+import type { ResponseHead } from './upstream/response-head.js';
 
 const DROP = 1;
 const UPGRADE = 2;
@@ -261,6 +262,37 @@ export function appendResponseHeaders(
     if (typeof value === 'string') out.push(name, value);
     else if (value !== undefined) for (let i = 0; i < value.length; i++) out.push(name, value[i]!);
   }
+  return out;
+}
+
+/**
+ * The field lines of an upstream response head that go on to the client, as they came (each
+ * ending in CRLF): all but the hop-by-hop ones (as appendResponseHeaders) and those named in
+ * `replaced` (lower-case: headers the gateway writes itself). Runs of kept lines are cut out
+ * of the head's text whole.
+ */
+export function passedResponseLines(
+  head: ResponseHead,
+  replaced: readonly string[] | undefined,
+): string {
+  const { text, names, starts } = head;
+  const listed = names.includes('connection')
+    ? connectionListed(head.get('connection'))
+    : undefined;
+  let out = '';
+  let run = -1;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const drop =
+      RESPONSE_DROP.has(name) || listed?.has(name) === true || replaced?.includes(name) === true;
+    if (!drop) {
+      if (run < 0) run = starts[i]!;
+    } else if (run >= 0) {
+      out += text.slice(run, starts[i]);
+      run = -1;
+    }
+  }
+  if (run >= 0) out += text.slice(run, starts[names.length]);
   return out;
 }
 

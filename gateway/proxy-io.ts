@@ -46,6 +46,11 @@ export interface ProxyResponse {
   /** True once end() was called and the data handed to the socket. */
   readonly writableFinished: boolean;
   writeHead(status: number, headers: string[]): unknown;
+  /**
+   * writeHead() from ready field lines, each ending in CRLF (the edge's responses have it);
+   * `contentLength` and `date` tell whether the lines hold those fields.
+   */
+  writeHeadLines?(status: number, lines: string, contentLength: boolean, date: boolean): unknown;
   /** False when the client is not keeping up: wait for 'drain'. */
   write(chunk: Buffer): boolean;
   end(body?: Buffer | string): unknown;

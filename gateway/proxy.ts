@@ -21,6 +21,7 @@ import type { Logger } from '../transport/logger.js';
 import {
   appendResponseHeaders,
   type ForwardedValues,
+  passedResponseLines,
   socketAddress,
   trustedChain,
   upstreamRequestHeaders,
@@ -47,6 +48,7 @@ import {
   requestIdFor,
 } from './trace.js';
 import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js';
+import type { ResponseHead } from './upstream/response-head.js';
 import {
   type UpstreamController,
   UpstreamErrorCode,
@@ -392,12 +394,8 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     if (this.gone) controller.abort(new Error('client closed'));
   }
 
-  onResponseStart(
-    _controller: UpstreamController,
-    statusCode: number,
-    headers: Record<string, string | string[]>,
-  ): void {
-    if (statusCode < 200) return;
+  onResponseStart(_controller: UpstreamController, head: ResponseHead): void {
+    const statusCode = head.status;
     const rt = this.rt!;
     rt.metrics.upstreamDuration.observe((performance.now() - this.upstreamStartedAt) / 1000);
     if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {
@@ -408,8 +406,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.done?.({ ok: statusCode < 500 });
     this.done = undefined;
     if (this.gone) return;
-    const out = appendResponseHeaders(headers, []);
-    this.writeHead(statusCode, out);
+    this.writeUpstreamHead(head);
   }
 
   onResponseData(controller: UpstreamController, chunk: Buffer, last: boolean): void {
@@ -489,14 +486,13 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
 
   private writeHead(status: number, headers: string[]): void {
     this.responding = true;
-    const extra = this.extraHeaders;
-    if (extra !== undefined) {
-      const add: string[] = [];
-      this.refusedHeader(appendPluginHeaders(extra, add));
+    const add = this.pluginHeaders();
+    if (add !== undefined) {
       // A plugin's header replaces the upstream's of the same name.
       for (let j = 0; j < add.length; j += 2) {
+        const name = add[j]!.toLowerCase();
         for (let i = headers.length - 2; i >= 0; i -= 2) {
-          if (headers[i] === add[j]) headers.splice(i, 2);
+          if (headers[i]!.toLowerCase() === name) headers.splice(i, 2);
         }
       }
       for (let j = 0; j < add.length; j++) headers.push(add[j]!);
@@ -506,19 +502,47 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.res.writeHead(status, headers);
   }
 
+  /** The upstream's head, its field lines passed on as they came where the response can. */
+  private writeUpstreamHead(head: ResponseHead): void {
+    const res = this.res;
+    if (res.writeHeadLines === undefined) {
+      this.writeHead(head.status, appendResponseHeaders(head.headers, []));
+      return;
+    }
+    this.responding = true;
+    const add = this.pluginHeaders();
+    let replaced: string[] | undefined;
+    if (add !== undefined) {
+      // A plugin's header replaces the upstream's of the same name.
+      replaced = [];
+      for (let j = 0; j < add.length; j += 2) replaced.push(add[j]!.toLowerCase());
+    }
+    let lines = passedResponseLines(head, replaced);
+    if (add !== undefined) {
+      for (let j = 0; j < add.length; j += 2) lines += `${add[j]!}: ${add[j + 1]!}\r\n`;
+    }
+    lines += `x-request-id: ${this.requestId}\r\n`;
+    if (this.env.closing) res.shouldKeepAlive = false;
+    const date = head.has('date') || replaced?.includes('date') === true;
+    res.writeHeadLines(head.status, lines, head.has('content-length'), date);
+  }
+
+  /** The headers plugins set for the response (checked; a refused one is logged), if any. */
+  private pluginHeaders(): string[] | undefined {
+    const extra = this.extraHeaders;
+    if (extra === undefined) return undefined;
+    const add: string[] = [];
+    this.refusedHeader(appendPluginHeaders(extra, add));
+    return add;
+  }
+
   /** Answers with a prepared error (unless the response already started). */
   private fail(error: GatewayError, closeConnection = false): void {
     if (this.gone || this.responding) return;
     this.responding = true;
     const res = this.res;
     if (closeConnection || this.env.closing) res.shouldKeepAlive = false;
-    let extra: string[] | undefined;
-    const plugin = this.extraHeaders;
-    if (plugin !== undefined) {
-      extra = [];
-      this.refusedHeader(appendPluginHeaders(plugin, extra));
-    }
-    sendError(res, error, this.requestId, extra);
+    sendError(res, error, this.requestId, this.pluginHeaders());
   }
 
   private refusedHeader(refused: RefusedHeader | undefined): void {

@@ -99,22 +99,32 @@ export class EdgeResponse implements ProxyResponse {
 
   writeHead(status: number, headers: string[]): this {
     if (this.headersSent) return this;
-    this.statusCode = status;
-    this.headersSent = true;
-    if (status < 200 || status === 204 || status === 304) this.bodyless = true;
     // Concatenated, not joined from an array: the socket copies the rope out without
     // flattening it, and no growing array of parts is allocated.
-    let head = statusLine(status);
+    let lines = '';
     let length = false;
     let date = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
       else if (name.length === 4 && name.toLowerCase() === 'date') date = true;
-      head += `${name}: ${headers[i + 1]!}\r\n`;
+      lines += `${name}: ${headers[i + 1]!}\r\n`;
     }
+    return this.writeHeadLines(status, lines, length, date);
+  }
+
+  /**
+   * The head from ready field lines (each ending in CRLF), e.g. an upstream's passed on as
+   * they came; `contentLength` and `date` tell whether the lines hold those fields.
+   */
+  writeHeadLines(status: number, lines: string, contentLength: boolean, date: boolean): this {
+    if (this.headersSent) return this;
+    this.statusCode = status;
+    this.headersSent = true;
+    if (status < 200 || status === 204 || status === 304) this.bodyless = true;
+    let head = statusLine(status) + lines;
     if (!date) head += `date: ${httpDate()}\r\n`;
-    if (!length && !this.bodyless) {
+    if (!contentLength && !this.bodyless) {
       this.chunked = true;
       head += 'transfer-encoding: chunked\r\n';
     }

@@ -16,6 +16,7 @@ import { connect as connectTls } from 'node:tls';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
+import type { ResponseHead } from './response-head.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
   type UpstreamController,
@@ -214,14 +215,14 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   // ------------------------------------------------------------------------------------------
   // ResponseListener
 
-  onHead(status: number, headers: Record<string, string | string[]>): void {
-    const hint = keepAliveHintMs(headers);
+  onHead(head: ResponseHead): void {
+    const hint = keepAliveHintMs(head.get('keep-alive'));
     // The upstream says how long it keeps an idle connection: stay a second inside that.
     if (hint !== undefined) {
       this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
     }
     this.deadline = performance.now() + this.settings.bodyTimeoutMs;
-    this.handler?.onResponseStart(this, status, headers);
+    this.handler?.onResponseStart(this, head);
   }
 
   onBody(chunk: Buffer, last: boolean): void {

@@ -15,11 +15,12 @@
 
 import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
-import { hasControl, TOKEN_CHAR } from '../http-syntax.js';
+import { TOKEN_CHAR } from '../http-syntax.js';
+import { ResponseHead } from './response-head.js';
 
 export interface ResponseListener {
-  /** The final response head; names are lower-case, repeated fields become arrays. */
-  onHead(status: number, headers: Record<string, string | string[]>): void;
+  /** The final response head (interim 1xx heads are not reported). */
+  onHead(head: ResponseHead): void;
   /** `last`: the body's declared length is complete with this chunk (onComplete follows). */
   onBody(chunk: Buffer, last: boolean): void;
   /** The body is complete; `keepAlive` tells whether the connection may carry another request. */
@@ -181,7 +182,7 @@ export class ResponseParser {
       this.trailerBytes += line.length + 2;
       if (this.trailerBytes > MAX_TRAILER_BYTES) throw new ResponseParseError('trailers too large');
       if (line === '') this.complete();
-      else field(line, undefined);
+      else fieldName(line, 0, line.length);
       return;
     }
     if (line.length > MAX_CHUNK_LINE) throw new ResponseParseError('chunk size line too long');
@@ -211,36 +212,49 @@ export class ResponseParser {
       return -1;
     }
     if (end - at > this.maxHeadBytes) throw new ResponseParseError('response head too large');
-    const text = buf.toString('latin1', at, end);
-    let eol = text.indexOf('\r\n');
-    if (eol < 0) eol = text.length;
+    // The head up to and including its last line's CRLF.
+    const text = buf.toString('latin1', at, end + 2);
+    const eol = text.indexOf('\r\n');
     const status = statusOf(text, eol);
-    const http10 = text.charCodeAt(7) === 48;
-    const headers = new HeaderFields();
-    for (let from = eol + 2; from < text.length; ) {
-      let to = text.indexOf('\r\n', from);
-      if (to < 0) to = text.length;
-      fieldAt(text, from, to, headers);
-      from = to + 2;
-    }
     const next = end + 4;
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch');
+      validateFields(text, eol + 2);
       // Interim response: the final one follows.
       return next;
     }
-    this.keepAlive = connectionKeepsAlive(headers.connection, http10);
-    this.frame(status, headers);
+    const names: string[] = [];
+    const starts: number[] = [];
+    // The framing fields, read as the lines go by.
+    let te: string | string[] | undefined;
+    let cl: string | string[] | undefined;
+    let connection: string | string[] | undefined;
+    for (let from = eol + 2; from < text.length; ) {
+      const to = text.indexOf('\r\n', from);
+      const name = fieldName(text, from, to);
+      names.push(name);
+      starts.push(from);
+      if (name === 'content-length') cl = addValue(cl, text, from, to);
+      else if (name === 'transfer-encoding') te = addValue(te, text, from, to);
+      else if (name === 'connection') connection = addValue(connection, text, from, to);
+      from = to + 2;
+    }
+    starts.push(text.length);
+    const http10 = text.charCodeAt(7) === 48;
+    this.keepAlive = connectionKeepsAlive(connection, http10);
+    this.frame(status, te, cl);
     // Transfer-Encoding in an HTTP/1.0 message: faulty framing, never reuse (RFC 9112 §6.1).
-    if (http10 && headers['transfer-encoding'] !== undefined) this.keepAlive = false;
-    this.listener.onHead(status, headers);
+    if (http10 && te !== undefined) this.keepAlive = false;
+    this.listener.onHead(new ResponseHead(status, text, names, starts));
     if (this.state === State.Done) this.listener.onComplete(this.keepAlive);
     return next;
   }
 
-  private frame(status: number, headers: Record<string, string | string[]>): void {
-    const te = headers['transfer-encoding'];
-    const cl = headers['content-length'];
+  private frame(
+    status: number,
+    te: string | string[] | undefined,
+    cl: string | string[] | undefined,
+  ): void {
     if (this.noBody || status === 204 || status === 304) {
       this.state = State.Done;
       return;
@@ -274,36 +288,21 @@ export class ResponseParser {
   }
 }
 
-/**
- * Parses a header or trailer field line (`name: value`, no obs-fold); adds it to `headers`
- * (lower-case name, repeats become arrays) unless that is undefined (trailers are dropped).
- */
-/**
- * Response header fields by lower-case name. Objects of this constructor have a prototype with
- * no properties and no prototype of its own, so `__proto__`, `constructor` or `toString` are
- * plain field names — and unlike Object.create(null) objects they stay in V8's fast mode.
- */
-const HeaderFields = function HeaderFields(): void {} as unknown as new () => Record<
-  string,
-  string | string[]
->;
-HeaderFields.prototype = Object.create(null) as object;
-
-/** Validates a trailer field line (trailers are checked, not kept). */
-function field(line: string, headers: Record<string, string | string[]> | undefined): void {
-  fieldAt(line, 0, line.length, headers);
+/** Validates the field lines of `text` from `from` on (each ends in CRLF); nothing is kept. */
+function validateFields(text: string, from: number): void {
+  while (from < text.length) {
+    const to = text.indexOf('\r\n', from);
+    fieldName(text, from, to);
+    from = to + 2;
+  }
 }
 
 /**
- * Parses the field line `text[from, to)` into `headers` (when given): a token name, a colon,
- * a value without control characters (tabs allowed) with SP/HTAB trimmed at both ends.
+ * Checks the field line `text[from, to)` — a token name, a colon, a value without control
+ * characters (tabs allowed) — and returns its name in lower case (no obs-fold: a line that
+ * starts with whitespace has no valid name).
  */
-function fieldAt(
-  text: string,
-  from: number,
-  to: number,
-  headers: Record<string, string | string[]> | undefined,
-): void {
+function fieldName(text: string, from: number, to: number): string {
   let colon = -1;
   let upper = false;
   for (let i = from; i < to; i++) {
@@ -316,23 +315,33 @@ function fieldAt(
     if (c >= 65 && c <= 90) upper = true;
   }
   if (colon <= from) throw new ResponseParseError('invalid header line');
-  // Optional whitespace is SP and HTAB only (String#trim would also eat control characters).
-  let a = colon + 1;
+  for (let i = colon + 1; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 9) || c === 0x7f) throw new ResponseParseError('invalid header value');
+  }
+  const name = commonHeaderName(text, from, colon);
+  if (name !== undefined) return name;
+  const rawName = text.slice(from, colon);
+  return upper ? rawName.toLowerCase() : rawName;
+}
+
+/** `prev` with the value of the field line `text[from, to)` added (OWS trimmed). */
+function addValue(
+  prev: string | string[] | undefined,
+  text: string,
+  from: number,
+  to: number,
+): string | string[] {
+  let a = text.indexOf(':', from) + 1;
   let b = to;
+  // Optional whitespace is SP and HTAB only (String#trim would also eat control characters).
   while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
   while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
   const value = text.slice(a, b);
-  if (hasControl(value, true)) throw new ResponseParseError('invalid header value');
-  if (headers === undefined) return;
-  let name = commonHeaderName(text, from, colon);
-  if (name === undefined) {
-    const rawName = text.slice(from, colon);
-    name = upper ? rawName.toLowerCase() : rawName;
-  }
-  const prev = headers[name];
-  if (prev === undefined) headers[name] = value;
-  else if (typeof prev === 'string') headers[name] = [prev, value];
-  else prev.push(value);
+  if (prev === undefined) return value;
+  if (typeof prev === 'string') return [prev, value];
+  prev.push(value);
+  return prev;
 }
 
 /** The status code of the status line `text[0, eol)`; throws when the line is malformed. */
@@ -408,9 +417,8 @@ function connectionKeepsAlive(value: string | string[] | undefined, http10: bool
 let lastKeepAlive = '';
 let lastHintMs: number | undefined;
 
-/** The idle time an upstream announces in `Keep-Alive: timeout=N` (ms), if any. */
-export function keepAliveHintMs(headers: Record<string, string | string[]>): number | undefined {
-  const v = headers['keep-alive'];
+/** The idle time an upstream announces in a Keep-Alive field (`timeout=N`, in ms), if any. */
+export function keepAliveHintMs(v: string | string[] | undefined): number | undefined {
   if (v === undefined) return undefined;
   const value = typeof v === 'string' ? v : v.join(',');
   if (value === lastKeepAlive) return lastHintMs;

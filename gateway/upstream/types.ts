@@ -4,6 +4,7 @@
  * the response as callbacks, a controller for backpressure and aborts, and the error codes
  * the exchange tells apart.
  */
+import type { ResponseHead } from './response-head.js';
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -28,11 +29,8 @@ export interface UpstreamController {
 /** Callbacks of one upstream exchange, in order: start, response start, data…, end | error. */
 export interface UpstreamHandler {
   onRequestStart(controller: UpstreamController): void;
-  onResponseStart(
-    controller: UpstreamController,
-    statusCode: number,
-    headers: Record<string, string | string[]>,
-  ): void;
+  /** The final response head (interim 1xx responses are skipped). */
+  onResponseStart(controller: UpstreamController, head: ResponseHead): void;
   /**
    * A body chunk. `last` is true when it completes a body of declared length (Content-Length),
    * so the response can be finished at once; onResponseEnd still follows.

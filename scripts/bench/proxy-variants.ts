@@ -31,6 +31,7 @@ import { Pool } from 'undici';
 import { Edge } from '../../gateway/edge/edge.js';
 import type { EdgeRequest, EdgeResponse } from '../../gateway/edge/edge-response.js';
 import { UpstreamPool } from '../../gateway/upstream/pool.js';
+import type { UpstreamHandler } from '../../gateway/upstream/types.js';
 import { intArg, stringArg } from './util.js';
 
 const args = process.argv.slice(2);
@@ -173,6 +174,18 @@ function undiciDispatchHandler(): (req: IncomingMessage, res: ServerResponse) =>
   };
 }
 
+/** A DispatchHandler for the gateway's own pool, which hands over the response head whole. */
+function poolHandler(res: ResponseSink): UpstreamHandler {
+  const h = new DispatchHandler(res);
+  return {
+    onRequestStart: () => h.onRequestStart(),
+    onResponseStart: (c, head) => h.onResponseStart(c, head.status, head.headers),
+    onResponseData: (c, chunk) => h.onResponseData(c, chunk),
+    onResponseEnd: () => h.onResponseEnd(),
+    onResponseError: (c, err) => h.onResponseError(c, err),
+  };
+}
+
 function rosterHandler(): (req: IncomingMessage, res: ServerResponse) => void {
   const pool = new UpstreamPool(
     { host: '127.0.0.1', port: upstream, tls: false },
@@ -191,7 +204,7 @@ function rosterHandler(): (req: IncomingMessage, res: ServerResponse) => void {
         body: hasBody ? req : null,
         headersTimeout: 30_000,
       },
-      new DispatchHandler(res),
+      poolHandler(res),
     );
   };
 }
@@ -212,7 +225,7 @@ function installEdge(server: Server): void {
         body: null,
         headersTimeout: 30_000,
       },
-      new DispatchHandler(res),
+      poolHandler(res),
     );
   });
 }

@@ -315,6 +315,30 @@ function serve(up: Upstream, state: UpstreamState): void {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end();
         return;
+      case '/raw-fields':
+        // Field lines as written, hop-by-hop ones among them.
+        res.writeHead(200, [
+          'X-Mixed-Case',
+          'Keep  Me',
+          'Connection',
+          'keep-alive, X-Hop',
+          'X-Hop',
+          'secret',
+          'Keep-Alive',
+          'timeout=5',
+          'Set-Cookie',
+          'a=1',
+          'Set-Cookie',
+          'b=2',
+          'X-Request-Id',
+          'upstream-id',
+          'Proxy-Connection',
+          'keep-alive',
+          'Content-Length',
+          '2',
+        ]);
+        res.end('ok');
+        return;
       case '/204':
         res.writeHead(204, { 'x-kind': 'no-content' });
         res.end();
@@ -485,6 +509,37 @@ t.test('the edge on the wire', async (t) => {
     const seen2 = JSON.parse(fresh.body.toString()).headers as Record<string, string>;
     t.match(seen2.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/, 'a new trace');
     t.equal(seen2['x-request-id'], fresh.headers['x-request-id']);
+  });
+
+  await t.test('upstream field lines pass as written, hop-by-hop ones dropped', async (t) => {
+    const w = await open();
+    w.write(get('/raw-fields'));
+    const r = await w.response();
+    t.equal(r.status, 200);
+    t.equal(servedBy(r), 'edge');
+    const lines = r.head.split('\r\n').slice(1);
+    t.ok(lines.includes('X-Mixed-Case: Keep  Me'), 'name case and value kept byte for byte');
+    t.same(
+      lines.filter((l) => l.startsWith('Set-Cookie:')),
+      ['Set-Cookie: a=1', 'Set-Cookie: b=2'],
+      'repeated fields stay separate lines, in order',
+    );
+    const names = lines.map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+    for (const hop of ['connection', 'keep-alive', 'x-hop', 'proxy-connection']) {
+      t.notOk(names.includes(hop), `${hop} is not passed on`);
+    }
+    t.same(
+      names.filter((n) => n === 'x-request-id'),
+      ['x-request-id'],
+      'one request id: the gateway’s',
+    );
+    t.not(r.headers['x-request-id'], 'upstream-id');
+    t.same(
+      names.filter((n) => n === 'date' || n === 'content-length').sort(),
+      ['content-length', 'date'],
+      'the upstream’s Date and Content-Length, none added',
+    );
+    t.equal(r.body.toString(), 'ok');
   });
 
   await t.test('pipelining: three requests at once, three responses in order', async (t) => {

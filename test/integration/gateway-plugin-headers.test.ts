@@ -22,6 +22,7 @@ const badHeaders: Plugin = {
   onRequest(ctx: RequestContext) {
     const h = ctx.responseHeaders;
     h['x-good'] = 'yes';
+    h['X-Upstream'] = 'replaced'; // the upstream sends x-upstream too
     h['x-evil'] = 'a\r\nx-injected: 1';
     h['content-length'] = '0';
     h['x-request-id'] = 'mine';
@@ -64,6 +65,11 @@ t.test('unsafe plugin response headers are dropped, the rest written', async (t)
     t.equal(rawStatus(raw), status, `status ${status}`);
     const h = headerLines(raw);
     t.ok(h.includes('x-good: yes'), 'the safe plugin header is there');
+    t.same(
+      h.filter((l) => l.startsWith('x-upstream:')),
+      ['x-upstream: replaced'],
+      'a plugin header replaces the upstream’s of the same name (any case)',
+    );
     for (const line of extra) t.ok(h.includes(line), `${line} is there`);
     t.notOk(
       h.some((l) => l.startsWith('x-injected') || l.startsWith('x-evil')),

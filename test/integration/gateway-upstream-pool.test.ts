@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { UpstreamPool } from '../../gateway/upstream/pool.js';
+import type { ResponseHead } from '../../gateway/upstream/response-head.js';
 import {
   type UpstreamController,
   UpstreamErrorCode,
@@ -67,14 +68,10 @@ class Collector implements UpstreamHandler {
     this.hooks.onRequestStart?.(controller, this);
   }
 
-  onResponseStart(
-    controller: UpstreamController,
-    statusCode: number,
-    headers: Record<string, string | string[]>,
-  ): void {
+  onResponseStart(controller: UpstreamController, head: ResponseHead): void {
     this.out.calls.push('responseStart');
-    this.out.status = statusCode;
-    this.out.headers = headers;
+    this.out.status = head.status;
+    this.out.headers = head.headers;
     this.hooks.onResponseStart?.(controller, this);
   }
 

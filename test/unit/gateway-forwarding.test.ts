@@ -4,6 +4,7 @@ import {
   connectionListed,
   type ForwardedValues,
   forwardedHeader,
+  passedResponseLines,
   socketAddress,
   trustedChain,
   upstreamRequestHeaders,
@@ -18,6 +19,8 @@ import {
   newTraceparent,
   requestIdFor,
 } from '../../gateway/trace.js';
+import type { ResponseHead } from '../../gateway/upstream/response-head.js';
+import { ResponseParser } from '../../gateway/upstream/response-parser.js';
 
 function pairs(list: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -225,6 +228,81 @@ t.test('response headers: hop-by-hop removed', async (t) => {
   t.same(out, ['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
   t.same([...(connectionListed('close, X-A,  x-b ') ?? [])], ['x-a', 'x-b']);
   t.equal(connectionListed('keep-alive'), undefined);
+});
+
+/** The head the upstream parser makes of `fields` (field lines, each ending in CRLF). */
+function headOf(fields: string): ResponseHead {
+  let head: ResponseHead | undefined;
+  const parser = new ResponseParser({
+    onHead: (h) => {
+      head = h;
+    },
+    onBody: () => {},
+    onComplete: () => {},
+  });
+  parser.expect('HEAD');
+  parser.execute(Buffer.from(`HTTP/1.1 200 OK\r\n${fields}\r\n`, 'latin1'));
+  if (head === undefined) throw new Error('no head');
+  return head;
+}
+
+t.test('response field lines passed on as they came', async (t) => {
+  const fields =
+    'Content-Type:  text/plain \r\n' +
+    'Connection: keep-alive, X-Hop\r\n' +
+    'X-Hop: 1\r\n' +
+    'Keep-Alive: timeout=5\r\n' +
+    'Set-Cookie: a=1\r\n' +
+    'Set-Cookie: b=2\r\n' +
+    'X-Request-ID: upstream-id\r\n' +
+    'Proxy-Connection: keep-alive\r\n' +
+    'Vary: Accept\r\n';
+  const head = headOf(fields);
+  t.equal(
+    passedResponseLines(head, undefined),
+    'Content-Type:  text/plain \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nVary: Accept\r\n',
+    'the same fields as appendResponseHeaders keeps, byte for byte',
+  );
+  t.same(
+    pairs(appendResponseHeaders(head.headers, [])),
+    [
+      ['content-type', 'text/plain'],
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+      ['vary', 'Accept'],
+    ],
+    'the parsed form agrees',
+  );
+  t.equal(
+    passedResponseLines(head, ['vary', 'content-type']),
+    'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n',
+    'names the gateway replaces are left out',
+  );
+  t.equal(passedResponseLines(headOf(''), undefined), '', 'no fields');
+  t.equal(
+    passedResponseLines(headOf('Connection: close\r\n'), undefined),
+    '',
+    'nothing but hop-by-hop fields',
+  );
+  t.equal(
+    passedResponseLines(headOf('A: 1\r\nConnection: close\r\nB: 2\r\n'), undefined),
+    'A: 1\r\nB: 2\r\n',
+    'runs on both sides of a dropped line',
+  );
+});
+
+t.test('ResponseHead reads values from the head text', async (t) => {
+  const head = headOf('A:1\r\nB: \t two words\t \r\nA: again\r\nEmpty:\r\n');
+  t.equal(head.status, 200);
+  t.same(head.names, ['a', 'b', 'a', 'empty']);
+  t.equal(head.has('b'), true);
+  t.equal(head.has('c'), false);
+  t.equal(head.get('b'), 'two words', 'spaces and tabs around a value are not part of it');
+  t.same(head.get('a'), ['1', 'again']);
+  t.equal(head.get('empty'), '');
+  t.equal(head.get('c'), undefined);
+  t.same({ ...head.headers }, { a: ['1', 'again'], b: 'two words', empty: '' });
+  t.equal(head.headers, head.headers, 'built once');
 });
 
 t.test('request ids', async (t) => {
