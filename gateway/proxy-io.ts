@@ -15,6 +15,8 @@ export interface ProxyRequest {
   /** Flat `[name, value, …]` as received. */
   readonly rawHeaders: string[];
   readonly socket: { readonly remoteAddress?: string | undefined };
+  /** The socket's peer address in socketAddress() form, when the connection keeps it. */
+  readonly clientAddress?: string | undefined;
 }
 
 /** The body stream of a request, or undefined for a request that cannot have one (the edge's). */

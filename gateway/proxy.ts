@@ -187,7 +187,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     }
     this.hit = hit;
     this.rt = this.tables.runtime(hit.route);
-    const socketIp = socketAddress(req.socket.remoteAddress);
+    const socketIp = req.clientAddress ?? socketAddress(req.socket.remoteAddress);
     if (env.trustedHops > 0) {
       this.chain = trustedChain(headers['x-forwarded-for'], socketIp, env.trustedHops);
       this.clientIp = this.chain[0]!;

@@ -24,6 +24,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
@@ -73,6 +74,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private refused = false;
   /** The client left more than UNREAD_RESPONSE_LIMIT unread: no requests until it reads. */
   private awaitingReader = false;
+  /** The client's address (socketAddress() form), looked up for the first request. */
+  private clientAddress: string | undefined = undefined;
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.refused) return;
@@ -205,7 +208,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
       head.keepAlive && !this.owner.closing,
     );
     this.current = res;
-    this.owner.request(new EdgeRequest(head, socket), res);
+    this.clientAddress ??= socketAddress(socket.remoteAddress);
+    this.owner.request(new EdgeRequest(head, socket, this.clientAddress), res);
   }
 
   checkDeadline(now: number): void {

@@ -22,6 +22,7 @@ export class EdgeRequest implements ProxyRequest {
   constructor(
     head: RequestHead,
     readonly socket: Socket,
+    readonly clientAddress: string,
   ) {
     this.method = head.method;
     this.url = head.url;

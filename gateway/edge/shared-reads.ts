@@ -9,6 +9,7 @@
  * So the edge moves an accepted socket's handle into a new net.Socket constructed with
  * `onread`, as Node's own server builds a socket around each accepted handle, and passes the
  * server's connection accounting (`_server`) along so `server.close()` still waits for it.
+ * Reads of data then skip net's read dispatcher too (`deliverReadsDirectly`).
  * That relies on two private fields of net.Socket, `_handle` and `_server`. Where they are not
  * what this expects — a TLS socket, a stand-in, another Node — the socket is left alone and
  * its reads keep coming as 'data' events (test/integration/gateway-edge-shared-reads.test.ts
@@ -16,6 +17,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { Socket, type SocketConstructorOpts } from 'node:net';
+import { deliverReadsDirectly } from '../direct-reads.js';
 
 /** Every adopted socket reads into this; a read is overwritten by the next. */
 const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
@@ -57,17 +59,16 @@ export function adoptWithSharedReads(
   ) {
     return undefined;
   }
+  const deliver = (n: number): boolean => onRead(sharedReadBuffer.subarray(0, n));
   const options: SocketConstructorOpts & { handle: object; onread: object } = {
     handle,
     allowHalfOpen: socket.allowHalfOpen,
     readable: true,
     writable: true,
-    onread: {
-      buffer: sharedReadBuffer,
-      callback: (n: number): boolean => onRead(sharedReadBuffer.subarray(0, n)),
-    },
+    onread: { buffer: sharedReadBuffer, callback: deliver },
   };
   const adopted = new Socket(options);
+  deliverReadsDirectly(adopted, deliver);
   const moved = adopted as unknown as SocketInternals;
   moved.server = original.server;
   moved._server = original._server;

@@ -14,6 +14,7 @@ import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as connectTls } from 'node:tls';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import { deliverReadsDirectly } from '../direct-reads.js';
 import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
 import type { ResponseHead } from './response-head.js';
@@ -56,7 +57,8 @@ export interface ConnectionOwner {
  * Every plain-TCP upstream connection reads into this one buffer (Node's `onread`): a read is
  * parsed synchronously and nothing keeps a slice of it (the parser copies partial lines and
  * heads, bodies are copied out), so no read allocates an ArrayBuffer that the young-generation
- * GC then has to sweep, and no read goes through a Readable's buffering.
+ * GC then has to sweep, and no read goes through a Readable's buffering. Reads of data skip
+ * net's read dispatcher too (`deliverReadsDirectly`).
  */
 const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 
@@ -88,6 +90,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   ) {
     this.idleMs = settings.idleTimeoutMs;
     this.parser = new ResponseParser(this, settings.maxHeadBytes);
+    const onRead = (n: number): boolean => this.onRead(n);
     const socket = settings.tls
       ? connectTls({
           host: settings.host,
@@ -99,8 +102,9 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       : connectTcp({
           host: settings.host,
           port: settings.port,
-          onread: { buffer: sharedReadBuffer, callback: (n) => this.onRead(n) },
+          onread: { buffer: sharedReadBuffer, callback: onRead },
         });
+    if (!settings.tls) deliverReadsDirectly(socket, onRead);
     this.socket = socket;
     this.writer = new HandleWriter(socket);
     socket.setNoDelay(true);

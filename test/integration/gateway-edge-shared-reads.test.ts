@@ -64,6 +64,11 @@ t.test('reads arrive whole and in order, as owned copies', async (t) => {
   t.teardown(() => c.destroy());
   const { adopted, reads } = await accepted;
   t.ok(adopted, 'a plain accepted socket is adopted');
+  t.equal(
+    (adopted as unknown as { _handle: { onread: { name: string } } })._handle.onread.name,
+    'onDirectRead',
+    'its reads skip net’s dispatcher',
+  );
   const parts = ['GET / HTTP/1.1\r\n', 'Host: a\r\n', `X-Long: ${'x'.repeat(100_000)}\r\n\r\n`];
   let sent = '';
   for (const part of parts) {

@@ -217,6 +217,13 @@ t.test('sequential requests reuse one keep-alive connection', async (t) => {
   t.same(head.calls, ['requestStart', 'responseStart', 'end']);
   t.equal(up.accepted, 1, 'one server-side connection for all 28 requests');
   t.equal(pool.connections, 1);
+  const [connection] = (pool as unknown as { open: Set<{ socket: Socket }> }).open;
+  t.equal(
+    (connection!.socket as unknown as { _handle: { onread: { name: string } } })._handle.onread
+      .name,
+    'onDirectRead',
+    'plain-TCP reads skip net’s dispatcher',
+  );
 });
 
 t.test('Connection: close from the upstream is honoured', async (t) => {

@@ -1,0 +1,97 @@
+/**
+ * Reads that skip net's read dispatcher (docs/adr/0007-gateway-hot-path.md). A socket made with
+ * Node's `onread` option reads into a fixed buffer, and each read still goes through
+ * `onStreamRead` (node:internal/stream_base_commons): it refreshes the socket's timer, looks
+ * the socket and its callback up by symbol, and checks for a buffer generator, before it calls
+ * the callback. The gateway's sockets use none of that (their timeouts are deadlines, their
+ * buffer is fixed), and at half rate the dispatcher was ~2 % of the gateway's CPU.
+ *
+ * So a read of data goes from the handle straight to the callback. The read length comes from
+ * the stream binding's shared state, as onStreamRead takes it. Everything else — end of
+ * stream, errors, a read on a destroyed socket — still goes to onStreamRead, unchanged. This
+ * relies on `process.binding('stream_wrap')` and net.Socket's private `_handle`. Where they
+ * are not what this expects, the socket keeps Node's dispatcher
+ * (test/integration/gateway-direct-reads.test.ts fails if a Node upgrade makes that so for
+ * plain sockets).
+ */
+import type { Socket } from 'node:net';
+import process from 'node:process';
+import { getSystemErrorName } from 'node:util';
+
+interface ReadState {
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+}
+
+function loadReadState(): ReadState | undefined {
+  try {
+    const binding = (process as unknown as { binding(name: string): Partial<ReadState> }).binding(
+      'stream_wrap',
+    );
+    if (
+      binding.streamBaseState instanceof Int32Array &&
+      typeof binding.kReadBytesOrError === 'number' &&
+      binding.kReadBytesOrError < binding.streamBaseState.length
+    ) {
+      return binding as ReadState;
+    }
+  } catch {
+    // Not offered (a future Node, a permission model): Node's dispatcher stays.
+  }
+  return undefined;
+}
+
+const readState = loadReadState();
+
+type OnRead = (this: unknown, arrayBuffer: unknown) => unknown;
+
+/** The part of a libuv stream handle this uses. */
+interface ReadHandle {
+  onread: OnRead;
+  reading: boolean;
+  readStop(): number;
+}
+
+function readError(status: number): NodeJS.ErrnoException {
+  const code = getSystemErrorName(status);
+  const err: NodeJS.ErrnoException = new Error(`read ${code}`);
+  err.code = code;
+  err.errno = status;
+  err.syscall = 'read';
+  return err;
+}
+
+/**
+ * Delivers `socket`'s reads of data straight to `onBytes` (the byte count of a read into the
+ * socket's `onread` buffer; return false to stop reading, as that option's callback does).
+ * Returns false, changing nothing, when the socket's handle is not what this expects.
+ */
+export function deliverReadsDirectly(socket: Socket, onBytes: (n: number) => boolean): boolean {
+  const handle = (socket as unknown as { _handle: Partial<ReadHandle> | null })._handle;
+  if (
+    readState === undefined ||
+    handle === null ||
+    typeof handle !== 'object' ||
+    typeof handle.onread !== 'function' ||
+    typeof handle.readStop !== 'function'
+  ) {
+    return false;
+  }
+  const h = handle as ReadHandle;
+  const dispatcher = h.onread;
+  const state = readState.streamBaseState;
+  const slot = readState.kReadBytesOrError;
+  h.onread = function onDirectRead(this: unknown, arrayBuffer: unknown): unknown {
+    const n = state[slot]!;
+    if (n <= 0 || socket.destroyed) return dispatcher.call(this, arrayBuffer);
+    if (!onBytes(n)) {
+      h.reading = false;
+      if (!socket.destroyed) {
+        const err = h.readStop();
+        if (err !== 0) socket.destroy(readError(err));
+      }
+    }
+    return undefined;
+  };
+  return true;
+}
