@@ -15,33 +15,23 @@
  * plain sockets).
  */
 import type { Socket } from 'node:net';
-import process from 'node:process';
-import { getSystemErrorName } from 'node:util';
+import { isStateSlot, streamWrap, systemError } from './stream-binding.js';
 
+/** The parts of the stream binding direct reads use. */
 interface ReadState {
   streamBaseState: Int32Array;
   kReadBytesOrError: number;
 }
 
-function loadReadState(): ReadState | undefined {
-  try {
-    const binding = (process as unknown as { binding(name: string): Partial<ReadState> }).binding(
-      'stream_wrap',
-    );
-    if (
-      binding.streamBaseState instanceof Int32Array &&
-      typeof binding.kReadBytesOrError === 'number' &&
-      binding.kReadBytesOrError < binding.streamBaseState.length
-    ) {
-      return binding as ReadState;
-    }
-  } catch {
-    // Not offered (a future Node, a permission model): Node's dispatcher stays.
+function readBinding(): ReadState | undefined {
+  const b = streamWrap;
+  if (b !== undefined && isStateSlot(b.streamBaseState, b.kReadBytesOrError)) {
+    return b as ReadState;
   }
-  return undefined;
+  return undefined; // Node's dispatcher stays
 }
 
-const readState = loadReadState();
+const readState = readBinding();
 
 type OnRead = (this: unknown, arrayBuffer: unknown) => unknown;
 
@@ -50,15 +40,6 @@ interface ReadHandle {
   onread: OnRead;
   reading: boolean;
   readStop(): number;
-}
-
-function readError(status: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  const err: NodeJS.ErrnoException = new Error(`read ${code}`);
-  err.code = code;
-  err.errno = status;
-  err.syscall = 'read';
-  return err;
 }
 
 /**
@@ -88,7 +69,7 @@ export function deliverReadsDirectly(socket: Socket, onBytes: (n: number) => boo
       h.reading = false;
       if (!socket.destroyed) {
         const err = h.readStop();
-        if (err !== 0) socket.destroy(readError(err));
+        if (err !== 0) socket.destroy(systemError(err, 'read'));
       }
     }
     return undefined;

@@ -20,9 +20,8 @@
  * upgrade makes that so).
  */
 import { Socket } from 'node:net';
-import process from 'node:process';
 import { TLSSocket } from 'node:tls';
-import { getSystemErrorName } from 'node:util';
+import { isStateSlot, streamWrap, systemError } from './stream-binding.js';
 
 /** The request object libuv writes carry (Node's WriteWrap). */
 interface WriteRequest {
@@ -38,44 +37,29 @@ interface StreamHandle {
   writeLatin1String(req: WriteRequest, text: string): number;
 }
 
-interface StreamWrapBinding {
+/** The parts of the stream binding handle writes use. */
+interface WriteBinding {
   WriteWrap: new () => WriteRequest;
   streamBaseState: Int32Array;
   kLastWriteWasAsync: number;
 }
 
-function loadBinding(): StreamWrapBinding | undefined {
-  try {
-    const binding = (
-      process as unknown as { binding(name: string): Partial<StreamWrapBinding> }
-    ).binding('stream_wrap');
-    if (
-      typeof binding.WriteWrap === 'function' &&
-      binding.streamBaseState instanceof Int32Array &&
-      typeof binding.kLastWriteWasAsync === 'number' &&
-      binding.kLastWriteWasAsync < binding.streamBaseState.length
-    ) {
-      return binding as StreamWrapBinding;
-    }
-  } catch {
-    // Not offered (a future Node, a permission model): plain socket writes.
+function writeBinding(): WriteBinding | undefined {
+  const b = streamWrap;
+  if (
+    b !== undefined &&
+    typeof b.WriteWrap === 'function' &&
+    isStateSlot(b.streamBaseState, b.kLastWriteWasAsync)
+  ) {
+    return b as WriteBinding;
   }
-  return undefined;
+  return undefined; // plain socket writes
 }
 
-const binding = loadBinding();
+const binding = writeBinding();
 
 /** True when writes can go to stream handles directly on this Node. */
 export const handleWritesAvailable = binding !== undefined;
-
-function writeError(status: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  const err: NodeJS.ErrnoException = new Error(`write ${code}`);
-  err.code = code;
-  err.errno = status;
-  err.syscall = 'write';
-  return err;
-}
 
 function onQueuedWriteDone(this: WriteRequest, status: number): void {
   const writer = this.writer;
@@ -86,7 +70,7 @@ function onQueuedWriteDone(this: WriteRequest, status: number): void {
 /** A request object no write holds (writes that finish at once leave it free). */
 let spare: WriteRequest | undefined;
 
-function takeRequest(api: StreamWrapBinding): WriteRequest {
+function takeRequest(api: WriteBinding): WriteRequest {
   const req = spare ?? new api.WriteWrap();
   spare = undefined;
   req.oncomplete = onQueuedWriteDone;
@@ -145,7 +129,7 @@ export class HandleWriter {
     if (status !== 0) {
       // Not reused: a write that failed after queueing has had native state attached to it.
       req.writer = null;
-      socket.destroy(writeError(status));
+      socket.destroy(systemError(status, 'write'));
       return;
     }
     if (api.streamBaseState[api.kLastWriteWasAsync] !== 0) {
@@ -161,7 +145,7 @@ export class HandleWriter {
   queuedWriteDone(bytes: number, status: number): void {
     this.queued -= bytes;
     if (status < 0) {
-      this.socket.destroy(writeError(status));
+      this.socket.destroy(systemError(status, 'write'));
       return;
     }
     if (this.queued === 0) this.onDrained?.();
