@@ -16,6 +16,19 @@ const HeaderFields = function HeaderFields(): void {} as unknown as new () => Re
 >;
 HeaderFields.prototype = Object.create(null) as object;
 
+/**
+ * The value of the checked field line `text[from, to)` (CRLF excluded): what follows the colon,
+ * without optional whitespace at either end (SP and HTAB only: String#trim would also eat
+ * control characters).
+ */
+export function fieldValueAt(text: string, from: number, to: number): string {
+  let a = text.indexOf(':', from) + 1;
+  let b = to;
+  while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
+  while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
+  return text.slice(a, b);
+}
+
 export class ResponseHead {
   private fields: Record<string, string | string[]> | undefined = undefined;
 
@@ -36,12 +49,7 @@ export class ResponseHead {
 
   /** The value of field line `i`, without the optional whitespace around it. */
   value(i: number): string {
-    const text = this.text;
-    let a = text.indexOf(':', this.starts[i]!) + 1;
-    let b = this.starts[i + 1]! - 2;
-    while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
-    while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
-    return text.slice(a, b);
+    return fieldValueAt(this.text, this.starts[i]!, this.starts[i + 1]! - 2);
   }
 
   /** A field's value (lower-case name); an array when the field is repeated. */

@@ -16,7 +16,7 @@
 import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
 import { TOKEN_CHAR } from '../http-syntax.js';
-import { ResponseHead } from './response-head.js';
+import { fieldValueAt, ResponseHead } from './response-head.js';
 
 export interface ResponseListener {
   /** The final response head (interim 1xx heads are not reported). */
@@ -332,12 +332,7 @@ function addValue(
   from: number,
   to: number,
 ): string | string[] {
-  let a = text.indexOf(':', from) + 1;
-  let b = to;
-  // Optional whitespace is SP and HTAB only (String#trim would also eat control characters).
-  while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
-  while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
-  const value = text.slice(a, b);
+  const value = fieldValueAt(text, from, to);
   if (prev === undefined) return value;
   if (typeof prev === 'string') return [prev, value];
   prev.push(value);
