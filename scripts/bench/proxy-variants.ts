@@ -12,6 +12,13 @@
  * gateway's edge in front of `roster`: bodiless requests skip node:http), `net` (a floor: bare
  * sockets passing heads through, no HTTP checks — what the socket layer alone costs). Prints
  * `{"port":N}` once listening.
+ *
+ * Two options make the `net` floor look like the gateway in one respect at a time, to tell
+ * apart what the gateway's p99 follows (docs/benchmarks.md, Gateway, tenth day):
+ * `--burn-ns N` spins N ns before each of its two writes (the proxy's CPU per request, nothing
+ * else), and `--forwarded-headers` adds the six fields the gateway adds to every request
+ * (X-Forwarded-For, -Proto, -Host, Forwarded, x-request-id, traceparent; fixed values), so the
+ * upstream parses what it parses behind the gateway.
  */
 import {
   Agent,
@@ -37,6 +44,24 @@ import { intArg, stringArg } from './util.js';
 const args = process.argv.slice(2);
 const variant = stringArg(args, '--variant') ?? 'agent';
 const upstream = intArg(args, '--upstream', 1);
+const burnNs = BigInt(intArg(args, '--burn-ns', 0));
+const forwardedFields = args.includes('--forwarded-headers')
+  ? Buffer.from(
+      'x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: 127.0.0.1\r\n' +
+        'forwarded: for=127.0.0.1;host="127.0.0.1";proto=http\r\n' +
+        'x-request-id: 648dd486-3f6a-4f86-9fc3-d3f2b784d917\r\n' +
+        'traceparent: 00-04d907ceba30868e3b975b0448a7756a-4493dcb2800e048b-00\r\n',
+      'latin1',
+    )
+  : undefined;
+
+/** Spins for `--burn-ns` (a stand-in for per-request work, measured in wall time). */
+function burn(): void {
+  if (burnNs === 0n) return;
+  const until = process.hrtime.bigint() + burnNs;
+  while (process.hrtime.bigint() < until);
+}
+
 const CONNECTIONS = 256;
 
 function stripHop(raw: readonly string[]): string[] {
@@ -244,6 +269,10 @@ function startNetFloor(): NetServer {
     client.on('data', (data: Buffer) => {
       const end = data.indexOf(END);
       if (end < 0) return client.destroy();
+      const request =
+        forwardedFields === undefined
+          ? data
+          : Buffer.concat([data.subarray(0, end + 2), forwardedFields, data.subarray(end + 2)]);
       const up = idle.pop() ?? connectNet(upstream, '127.0.0.1').setNoDelay(true);
       up.removeAllListeners('data');
       up.removeAllListeners('error');
@@ -257,13 +286,15 @@ function startNetFloor(): NetServer {
         } else {
           remaining -= chunk.length;
         }
+        burn();
         client.write(chunk);
         if (remaining <= 0) {
           up.removeAllListeners('data');
           idle.push(up);
         }
       });
-      up.write(data);
+      burn();
+      up.write(request);
     });
   });
 }
