@@ -37,13 +37,13 @@ t.test('registry node HTTP API', async (t) => {
   };
   const ids = async (service: string) => (await client.discover(service)).map((i) => i.id).sort();
   /** `service`'s ids once `count` remain: the query may be answered by the node still replicating. */
-  const idsWhen = (service: string, count: number, what: string) =>
+  const idsWhen = (service: string, count: number, what: string, timeoutMs = 2_000) =>
     eventually(
       async () => {
         const left = await ids(service);
         return left.length === count ? left : undefined;
       },
-      { what, timeoutMs: 2_000 },
+      { what, timeoutMs },
     );
 
   await t.test('authentication', async (t) => {
@@ -146,10 +146,7 @@ t.test('registry node HTTP API', async (t) => {
 
     // Not renewed: gone within the TTL (plus the lease check and propagation).
     const stopped = Date.now();
-    await eventually(async () => (await ids('web')).length === 0, {
-      what: 'web-1 expired',
-      timeoutMs: 1_000 + 2_000,
-    });
+    await idsWhen('web', 0, 'web-1 expired', 1_000 + 2_000);
     t.comment(`expired ${Date.now() - stopped} ms after the last renewal`);
     const late = await api('POST', `/v1/sessions/${sessionId}/renew`, {
       headers: { 'x-roster-session-secret': secret },
