@@ -5,6 +5,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,9 +28,30 @@ function isPortFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * The lowest port the kernel hands out for port 0 and outgoing connections. Tests running in
+ * parallel take such ports at any moment, so the cluster's fixed ports stay below it: a range
+ * found free there stays free unless someone binds it by number.
+ */
+function ephemeralLow(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/);
+    const value = Number(low);
+    if (Number.isInteger(value) && value > 0) return value;
+  } catch {
+    // not Linux: use the kernel's usual default below
+  }
+  return 32_768;
+}
+
 async function freeOffset(): Promise<number> {
+  const highest = Math.max(...BASE_PORTS);
+  const steps = Math.floor((ephemeralLow() - 1 - highest - 10_000) / 100) + 1;
+  if (steps < 1) throw new Error('no port range below the ephemeral ports for scripts/cluster');
   for (let attempt = 0; attempt < 50; attempt++) {
-    const offset = 10_000 + Math.floor(Math.random() * 400) * 100;
+    const offset = 10_000 + Math.floor(Math.random() * steps) * 100;
     const free = await Promise.all(BASE_PORTS.map((p) => isPortFree(p + offset)));
     if (free.every(Boolean)) return offset;
   }
