@@ -116,7 +116,6 @@ export class OutlierDetector {
    * changed).
    */
   report(member: PoolMember, outcome: Outcome): boolean {
-    const now = this.now();
     const latency = outcome.latencyMs;
     if (latency !== undefined && Number.isFinite(latency) && latency >= 0) {
       member.ewmaMs =
@@ -124,12 +123,14 @@ export class OutlierDetector {
     }
     if (outcome.ok) {
       member.consecutiveFailures = 0;
-      // A long healthy spell after the last ejection forgives earlier ones.
-      if (member.ejections > 0 && now - member.ejectedUntil >= this.maxEjectionMs) {
+      // A long healthy spell after the last ejection forgives earlier ones (the clock is read
+      // only then: a success with no ejection behind it is the common case).
+      if (member.ejections > 0 && this.now() - member.ejectedUntil >= this.maxEjectionMs) {
         member.ejections = 0;
       }
       return false;
     }
+    const now = this.now();
     if (this.isEjected(member, now)) return false;
     member.consecutiveFailures++;
     if (this.consecutiveFailures === 0 || member.consecutiveFailures < this.consecutiveFailures) {

@@ -397,13 +397,15 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   onResponseStart(_controller: UpstreamController, head: ResponseHead): void {
     const statusCode = head.status;
     const rt = this.rt!;
-    rt.metrics.upstreamDuration.observe((performance.now() - this.upstreamStartedAt) / 1000);
+    // One clock read for the histogram and the balancer's latency record.
+    const latencyMs = performance.now() - this.upstreamStartedAt;
+    rt.metrics.upstreamDuration.observe(latencyMs / 1000);
     if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {
-      this.done?.({ ok: false });
+      this.done?.({ ok: false, latencyMs });
       this.discarding = true;
       return;
     }
-    this.done?.({ ok: statusCode < 500 });
+    this.done?.({ ok: statusCode < 500, latencyMs });
     this.done = undefined;
     if (this.gone) return;
     this.writeUpstreamHead(head);

@@ -83,6 +83,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private paused = false;
   /** When the current timeout fires (performance.now() ms), 0 for none. */
   private deadline = 0;
+  /** When the read being handled arrived (performance.now() ms): response timeouts count from it. */
+  private readAt = 0;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -225,7 +227,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     if (hint !== undefined) {
       this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
     }
-    this.deadline = performance.now() + this.settings.bodyTimeoutMs;
+    this.deadline = this.readAt + this.settings.bodyTimeoutMs;
     this.handler?.onResponseStart(this, head);
   }
 
@@ -265,8 +267,11 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       return;
     }
     this.responseBytes = true;
+    // One clock read per read: the timeouts this read sets count from it.
+    const now = performance.now();
+    this.readAt = now;
     if (this.deadline !== 0 && this.parser.headSeen) {
-      this.deadline = performance.now() + this.settings.bodyTimeoutMs;
+      this.deadline = now + this.settings.bodyTimeoutMs;
     }
     try {
       this.parser.execute(chunk);
@@ -282,10 +287,10 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       // Extra bytes after a complete response: deliver it, but never reuse the connection.
       this.keepAlive = false;
     }
-    if (this.completed) this.finishExchange();
+    if (this.completed) this.finishExchange(now);
   }
 
-  private finishExchange(): void {
+  private finishExchange(now: number): void {
     const handler = this.handler!;
     this.handler = undefined;
     this.request = undefined;
@@ -293,7 +298,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.served++;
     const reusable = this.keepAlive && this.requestSent && this.usable && this.idleMs > 0;
     if (reusable) {
-      this.deadline = performance.now() + this.idleMs;
+      this.deadline = now + this.idleMs;
       if (this.paused) {
         // The exchange paused reading at the very end.
         this.paused = false;
@@ -321,7 +326,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       );
       return;
     }
-    if (this.completed) this.finishExchange();
+    if (this.completed) this.finishExchange(performance.now());
   }
 
   private onSocketError(err: Error): void {
