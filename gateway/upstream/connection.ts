@@ -83,7 +83,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private paused = false;
   /** When the current timeout fires (performance.now() ms), 0 for none. */
   private deadline = 0;
-  /** When the read being handled arrived (performance.now() ms): response timeouts count from it. */
+  /** When the read being handled arrived (performance.now() ms): its timeouts count from it. */
   private readAt = 0;
 
   constructor(
@@ -268,10 +268,9 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     }
     this.responseBytes = true;
     // One clock read per read: the timeouts this read sets count from it.
-    const now = performance.now();
-    this.readAt = now;
+    this.readAt = performance.now();
     if (this.deadline !== 0 && this.parser.headSeen) {
-      this.deadline = now + this.settings.bodyTimeoutMs;
+      this.deadline = this.readAt + this.settings.bodyTimeoutMs;
     }
     try {
       this.parser.execute(chunk);
@@ -287,10 +286,10 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       // Extra bytes after a complete response: deliver it, but never reuse the connection.
       this.keepAlive = false;
     }
-    if (this.completed) this.finishExchange(now);
+    if (this.completed) this.finishExchange();
   }
 
-  private finishExchange(now: number): void {
+  private finishExchange(): void {
     const handler = this.handler!;
     this.handler = undefined;
     this.request = undefined;
@@ -298,7 +297,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.served++;
     const reusable = this.keepAlive && this.requestSent && this.usable && this.idleMs > 0;
     if (reusable) {
-      this.deadline = now + this.idleMs;
+      this.deadline = this.readAt + this.idleMs;
       if (this.paused) {
         // The exchange paused reading at the very end.
         this.paused = false;
@@ -326,7 +325,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       );
       return;
     }
-    if (this.completed) this.finishExchange(performance.now());
+    // Only a close-delimited body completes here: never reused, so no idle deadline is set.
+    if (this.completed) this.finishExchange();
   }
 
   private onSocketError(err: Error): void {
