@@ -111,7 +111,11 @@ t.test('registry node HTTP API', async (t) => {
     t.equal(put.status, 200, 'PUT instance: 200');
     t.match(put.body, { ownerNode: 'h1', sessionId, instanceId: 'web-1', ttlMs: 1_000 });
 
-    const seen = (await client.discover('web')).find((i) => i.id === 'web-1');
+    // The query may be answered by h2, which learns of web-1 by replication.
+    const seen = await eventually(
+      async () => (await client.discover('web')).find((i) => i.id === 'web-1'),
+      { what: 'web-1 seen over NATS', timeoutMs: 2_000 },
+    );
     t.match(seen, { host: '10.1.0.1', port: 8080, tags: ['blue'], sessionId, ownerNode: 'h1' });
     t.same({ ...seen?.meta }, { v: '1' }, 'meta as given');
     const stored = a!.node.store.getSession(sessionId);
@@ -163,7 +167,7 @@ t.test('registry node HTTP API', async (t) => {
       });
       t.equal(res.status, 200, `PUT ${id}`);
     }
-    t.same(await ids('api'), ['api-1', 'api-2']);
+    t.same(await idsWhen('api', 2, 'both instances on both nodes'), ['api-1', 'api-2']);
     const del = await api(
       'DELETE',
       `/v1/services/api/instances/api-1?sessionId=${encodeURIComponent(sessionId)}`,
@@ -224,8 +228,15 @@ t.test('registry node HTTP API', async (t) => {
       json: { secret },
     });
     t.equal(renewed.status, 200, 'h2 renews it');
+    const owners = async () => (await client.discover('mover')).map((i) => i.ownerNode);
     t.same(
-      (await client.discover('mover')).map((i) => i.ownerNode),
+      await eventually(
+        async () => {
+          const now = await owners();
+          return now.length === 1 && now[0] === 'h2' ? now : undefined;
+        },
+        { what: 'both nodes see h2 as the owner', timeoutMs: 2_000 },
+      ),
       ['h2'],
       'the instance moved with it',
     );
