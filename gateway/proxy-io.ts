@@ -55,7 +55,10 @@ export interface ProxyResponse {
   writeHeadLines?(status: number, lines: string, contentLength: boolean, date: boolean): unknown;
   /** False when the client is not keeping up: wait for 'drain'. */
   write(chunk: Buffer): boolean;
+  /** A string body is UTF-8. */
   end(body?: Buffer | string): unknown;
+  /** Ends with latin1 text: one character per byte. */
+  end(text: string, encoding: 'latin1'): unknown;
   /** Abandons the response and its connection. */
   destroy(): unknown;
   /** 'close': the response finished or its connection closed (once). */

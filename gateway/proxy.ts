@@ -425,6 +425,12 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     }
   }
 
+  onResponseLastText(_controller: UpstreamController, text: string): void {
+    if (this.discarding || this.gone) return;
+    this.ended = true;
+    this.res.end(text, 'latin1');
+  }
+
   onResponseEnd(): void {
     this.controller = undefined;
     if (this.discarding) {

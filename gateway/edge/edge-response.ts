@@ -150,12 +150,14 @@ export class EdgeResponse implements ProxyResponse {
     return !this.socket.writableNeedDrain;
   }
 
-  end(body?: Buffer | string): this {
+  /** `body` as a string is UTF-8, or latin1 text (one character per byte) with 'latin1'. */
+  end(body?: Buffer | string, encoding?: 'latin1'): this {
     if (this.done) return this;
-    const chunk =
+    // Bytes as a Buffer or as latin1 text.
+    const chunk: Buffer | string | undefined =
       body === undefined || body.length === 0
         ? undefined
-        : typeof body === 'string'
+        : typeof body === 'string' && encoding !== 'latin1'
           ? Buffer.from(body)
           : body;
     const socket = this.socket;
@@ -168,7 +170,8 @@ export class EdgeResponse implements ProxyResponse {
       this.held = undefined;
       let out = head;
       if (held !== undefined) out += held.toString('latin1');
-      if (chunk !== undefined) out += chunk.toString('latin1');
+      if (typeof chunk === 'string') out += chunk;
+      else if (chunk !== undefined) out += chunk.toString('latin1');
       this.writer.write(out);
     } else {
       socket.cork();
@@ -222,16 +225,17 @@ export class EdgeResponse implements ProxyResponse {
     }
   }
 
-  private send(chunk: Buffer): void {
+  /** Sends body bytes (a Buffer, or latin1 text: one character per byte). */
+  private send(chunk: Buffer | string): void {
     const socket = this.socket;
     if (this.chunked) {
       socket.cork();
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
+      socket.write(chunk, 'latin1');
       socket.write('\r\n', 'latin1');
       socket.uncork();
     } else {
-      socket.write(chunk);
+      socket.write(chunk, 'latin1');
     }
   }
 

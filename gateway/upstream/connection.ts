@@ -236,6 +236,13 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.handler?.onResponseData(this, this.settings.tls ? chunk : Buffer.from(chunk), last);
   }
 
+  onBodyText(text: string): void {
+    const handler = this.handler;
+    if (handler === undefined) return;
+    if (handler.onResponseLastText !== undefined) handler.onResponseLastText(this, text);
+    else handler.onResponseData(this, Buffer.from(text, 'latin1'), true);
+  }
+
   onComplete(keepAlive: boolean): void {
     // The handler may have aborted the exchange in a callback earlier in this same read.
     if (this.handler === undefined) return;

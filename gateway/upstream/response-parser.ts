@@ -23,6 +23,11 @@ export interface ResponseListener {
   onHead(head: ResponseHead): void;
   /** `last`: the body's declared length is complete with this chunk (onComplete follows). */
   onBody(chunk: Buffer, last: boolean): void;
+  /**
+   * The body's last bytes as latin1 text (one character per byte), in place of onBody when the
+   * read that completes the body was read as text (onComplete follows).
+   */
+  onBodyText(text: string): void;
   /** The body is complete; `keepAlive` tells whether the connection may carry another request. */
   onComplete(keepAlive: boolean): void;
 }
@@ -32,6 +37,12 @@ export class ResponseParseError extends Error {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * A read of up to this many bytes from a head on is read as text whole: the head's end is
+ * found in the text, and a body that ends within it goes on as text (onBodyText), which is
+ * what a client write takes, so no Buffer is cut out, copied and converted for it.
+ */
+const TEXT_READ_MAX = 16_384;
 const MAX_CHUNK_LINE = 1024;
 const MAX_TRAILER_BYTES = 16_384;
 /** Chunk extensions are passed over, but may not hold control characters either. */
@@ -65,6 +76,9 @@ export class ResponseParser {
   private trailerBytes = 0;
   /** Where the search for the end of a partial head resumes (bytes already scanned). */
   private headScanned = 0;
+  /** The current read from `readTextAt` to its end as latin1 text, when read as text. */
+  private readText: string | undefined = undefined;
+  private readTextAt = 0;
 
   constructor(
     private readonly listener: ResponseListener,
@@ -98,6 +112,14 @@ export class ResponseParser {
       buf = Buffer.concat([this.pending, data]);
       this.pending = undefined;
     }
+    try {
+      this.parse(buf);
+    } finally {
+      this.readText = undefined;
+    }
+  }
+
+  private parse(buf: Buffer): void {
     let at = 0;
     while (at < buf.length) {
       switch (this.state) {
@@ -108,10 +130,17 @@ export class ResponseParser {
         case State.Length: {
           const n = Math.min(this.remaining, buf.length - at);
           this.remaining -= n;
-          this.listener.onBody(
-            at === 0 && n === buf.length ? buf : buf.subarray(at, at + n),
-            this.remaining === 0,
-          );
+          const text = this.readText;
+          if (this.remaining === 0 && text !== undefined) {
+            // The text runs from a head at or before `at` to the end of `buf`: all n bytes.
+            const from = at - this.readTextAt;
+            this.listener.onBodyText(text.slice(from, from + n));
+          } else {
+            this.listener.onBody(
+              at === 0 && n === buf.length ? buf : buf.subarray(at, at + n),
+              this.remaining === 0,
+            );
+          }
           at += n;
           if (this.remaining === 0) this.complete();
           break;
@@ -200,9 +229,21 @@ export class ResponseParser {
 
   /** Parses a head starting at `at`; returns the offset after it, or -1 when incomplete. */
   private readHead(buf: Buffer, at: number): number {
-    // A partial head was scanned before (it is at the start of `buf` now): resume near its end.
-    const end = buf.indexOf(HEAD_END, Math.max(at, this.headScanned - 3));
+    // A partial head was scanned before (it is at the start of `buf` now): resume near its end,
+    // without reading it as text again.
+    const scanned = this.headScanned;
     this.headScanned = 0;
+    const read =
+      scanned === 0 && buf.length - at <= TEXT_READ_MAX ? buf.toString('latin1', at) : undefined;
+    this.readText = read;
+    this.readTextAt = at;
+    let end: number;
+    if (read !== undefined) {
+      const found = read.indexOf('\r\n\r\n');
+      end = found < 0 ? -1 : at + found;
+    } else {
+      end = buf.indexOf(HEAD_END, Math.max(at, scanned - 3));
+    }
     if (end < 0) {
       // Up to 3 bytes of the terminating CRLFCRLF may be here without the head being too large.
       if (buf.length - at > this.maxHeadBytes + 3)
@@ -213,13 +254,17 @@ export class ResponseParser {
     }
     if (end - at > this.maxHeadBytes) throw new ResponseParseError('response head too large');
     // The head up to and including its last line's CRLF.
-    const text = buf.toString('latin1', at, end + 2);
+    const text =
+      read !== undefined ? read.slice(0, end + 2 - at) : buf.toString('latin1', at, end + 2);
     const eol = text.indexOf('\r\n');
-    const status = statusOf(text, eol);
+    // One native scan checks the whole head; only a head it refuses is gone through line by
+    // line, for the error that names what is wrong.
+    const checked = VALID_HEAD.test(text);
+    const status = checked ? statusCode(text) : statusOf(text, eol);
     const next = end + 4;
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch');
-      validateFields(text, eol + 2);
+      if (!checked) validateFields(text, eol + 2);
       // Interim response: the final one follows.
       return next;
     }
@@ -230,8 +275,16 @@ export class ResponseParser {
     let cl: string | string[] | undefined;
     let connection: string | string[] | undefined;
     for (let from = eol + 2; from < text.length; ) {
-      const to = text.indexOf('\r\n', from);
-      const name = fieldName(text, from, to);
+      let to: number;
+      let name: string;
+      if (checked) {
+        const colon = text.indexOf(':', from);
+        to = text.indexOf('\r\n', colon);
+        name = lowerName(text, from, colon);
+      } else {
+        to = text.indexOf('\r\n', from);
+        name = fieldName(text, from, to);
+      }
       names.push(name);
       starts.push(from);
       if (name === 'content-length') cl = addValue(cl, text, from, to);
@@ -286,6 +339,27 @@ export class ResponseParser {
     this.state = State.Done;
     this.listener.onComplete(this.keepAlive);
   }
+}
+
+/**
+ * A head whose status line (RFC 9112 §4) and field lines (token name, colon, value without
+ * control characters; no obs-fold) are all valid, each line ending in CRLF: the same rules
+ * statusOf and fieldName apply one character at a time, in one scan of native regexp code.
+ * Linear: names, values and line ends are disjoint, so nothing is tried twice.
+ */
+const VALID_HEAD =
+  /^HTTP\/1\.[01] [1-9]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+
+/** The status code of a head VALID_HEAD accepted. */
+function statusCode(text: string): number {
+  return (
+    (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + text.charCodeAt(11) - 48
+  );
+}
+
+/** The lower-case name of the valid field name `text[from, colon)`. */
+function lowerName(text: string, from: number, colon: number): string {
+  return commonHeaderName(text, from, colon) ?? text.slice(from, colon).toLowerCase();
 }
 
 /** Validates the field lines of `text` from `from` on (each ends in CRLF); nothing is kept. */

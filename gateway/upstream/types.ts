@@ -36,6 +36,12 @@ export interface UpstreamHandler {
    * so the response can be finished at once; onResponseEnd still follows.
    */
   onResponseData(controller: UpstreamController, chunk: Buffer, last: boolean): void;
+  /**
+   * The body's last chunk as latin1 text (one character per byte), when it came in the read
+   * that carried the head: what a client write takes, with no Buffer copied for it. Without
+   * this method, the chunk comes to onResponseData as a Buffer.
+   */
+  onResponseLastText?(controller: UpstreamController, text: string): void;
   onResponseEnd(controller: UpstreamController): void;
   /** Exactly once when the exchange fails (connect error, reset, timeout, bad response, abort). */
   onResponseError(controller: UpstreamController | undefined, err: Error): void;

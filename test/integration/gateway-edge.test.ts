@@ -30,6 +30,7 @@ import { selfSignedCert } from '../helpers/self-signed.js';
 import { promSum } from '../helpers/watch-log.js';
 
 const H = 'Host: gw.test\r\n';
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const WAIT_MS = 10_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -339,6 +340,13 @@ function serve(up: Upstream, state: UpstreamState): void {
         ]);
         res.end('ok');
         return;
+      case '/bytes': {
+        // Every byte value, twice over, in the write that carries the head.
+        const out = Buffer.concat([ALL_BYTES, ALL_BYTES]);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 512 });
+        res.end(out);
+        return;
+      }
       case '/204':
         res.writeHead(204, { 'x-kind': 'no-content' });
         res.end();
@@ -597,6 +605,19 @@ t.test('the edge on the wire', async (t) => {
     t.equal(JSON.parse(r2.body.toString()).body, 'pipelined body bytes');
     t.equal(JSON.parse(r3.body.toString()).url, '/echo?p=3');
     t.same([r2, r3].map(servedBy), ['node', 'node']);
+  });
+
+  await t.test('every byte value of a body arrives unchanged, on both paths', async (t) => {
+    const expected = Buffer.concat([ALL_BYTES, ALL_BYTES]);
+    const w = await open();
+    w.write(get('/bytes'));
+    const viaEdge = await w.response();
+    t.equal(servedBy(viaEdge), 'edge');
+    t.same([...viaEdge.body], [...expected], 'through the edge');
+    w.write(chunkedPost('/bytes', 'a request body'));
+    const viaNode = await w.response();
+    t.equal(servedBy(viaNode), 'node');
+    t.same([...viaNode.body], [...expected], 'through Node’s server');
   });
 
   await t.test('HEAD, 204 and 304 responses have no body', async (t) => {

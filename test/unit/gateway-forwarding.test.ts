@@ -238,6 +238,7 @@ function headOf(fields: string): ResponseHead {
       head = h;
     },
     onBody: () => {},
+    onBodyText: () => {},
     onComplete: () => {},
   });
   parser.expect('HEAD');

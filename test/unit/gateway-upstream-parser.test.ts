@@ -34,6 +34,7 @@ function run(
     {
       onHead: (head) => out.heads.push({ status: head.status, headers: { ...head.headers } }),
       onBody: (chunk) => chunks.push(Buffer.from(chunk)),
+      onBodyText: (text) => chunks.push(Buffer.from(text, 'latin1')),
       onComplete: (keepAlive) => out.completions.push(keepAlive),
     },
     options.maxHeadBytes,
@@ -286,6 +287,7 @@ t.test('headers object inherits no names to collide with', async (t) => {
       headers = head.headers;
     },
     onBody: () => {},
+    onBodyText: () => {},
     onComplete: () => {},
   });
   parser.expect('GET');
@@ -304,6 +306,7 @@ t.test('one parser carries consecutive responses of a keep-alive connection', as
   const parser = new ResponseParser({
     onHead: (head) => events.push(`head ${head.status}`),
     onBody: (c, last) => events.push(`body ${c.toString()}${last ? ' (last)' : ''}`),
+    onBodyText: (text) => events.push(`text ${text}`),
     onComplete: (k) => events.push(`complete ${k}`),
   });
   t.equal(parser.busy, false);
@@ -333,6 +336,66 @@ t.test('one parser carries consecutive responses of a keep-alive connection', as
   ]);
   t.equal(parser.busy, false);
   t.throws(() => parser.execute(Buffer.from('X')), ResponseParseError, 'nothing expected');
+});
+
+t.test('a body that ends in the read of its head comes as latin1 text', async (t) => {
+  const events: string[] = [];
+  const bodies: Buffer[] = [];
+  const parser = new ResponseParser({
+    onHead: (head) => events.push(`head ${head.status}`),
+    onBody: (c, last) => {
+      events.push(`bytes ${c.length}${last ? ' (last)' : ''}`);
+      bodies.push(Buffer.from(c));
+    },
+    onBodyText: (text) => {
+      events.push(`text ${text.length}`);
+      bodies.push(Buffer.from(text, 'latin1'));
+    },
+    onComplete: () => events.push('complete'),
+  });
+  const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const head = (n: number) => Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n`);
+
+  parser.expect('GET');
+  parser.execute(Buffer.concat([head(256), all]));
+  t.same(events.splice(0), ['head 200', 'text 256', 'complete'], 'head and body in one read');
+  t.same([...bodies.splice(0)[0]!], [...all], 'every byte value survives the text');
+
+  // An interim response before it: the final head and its body are still read as text.
+  parser.expect('GET');
+  parser.execute(
+    Buffer.concat([Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'), head(3), all.subarray(0, 3)]),
+  );
+  t.same(events.splice(0), ['head 200', 'text 3', 'complete'], 'after a 1xx');
+  bodies.length = 0;
+
+  parser.expect('GET');
+  parser.execute(Buffer.concat([head(4), Buffer.from('ab')]));
+  parser.execute(Buffer.from('cd'));
+  t.same(
+    events.splice(0),
+    ['head 200', 'bytes 2', 'bytes 2 (last)', 'complete'],
+    'a later read: bytes',
+  );
+
+  parser.expect('GET');
+  parser.execute(head(2).subarray(0, 10));
+  parser.execute(Buffer.concat([head(2).subarray(10), Buffer.from('ok')]));
+  t.same(
+    events.splice(0),
+    ['head 200', 'bytes 2 (last)', 'complete'],
+    'a head in two reads: bytes',
+  );
+
+  const large = Buffer.alloc(20_000, 0xe9);
+  parser.expect('GET');
+  parser.execute(Buffer.concat([head(large.length), large]));
+  t.same(
+    events.splice(0),
+    ['head 200', 'bytes 20000 (last)', 'complete'],
+    'a read over 16 KiB: bytes',
+  );
+  t.ok(bodies.at(-1)!.equals(large));
 });
 
 t.test('keepAliveHintMs', async (t) => {
