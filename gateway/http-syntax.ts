@@ -20,15 +20,6 @@ export function isToken(s: string): boolean {
   return true;
 }
 
-/** Visible ASCII only (0x21–0x7e) in `s[from, to)`. */
-export function isVisibleAscii(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
-
 /**
  * Whether a string holds control characters (CTL: 0x00–0x1f, 0x7f); a field value may hold
  * horizontal tabs (`allowTab`).
@@ -41,11 +32,15 @@ export function hasControl(s: string, allowTab: boolean): boolean {
   return false;
 }
 
-/** Strips optional whitespace (spaces and tabs) at both ends. */
-export function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
+/**
+ * The value of the checked field line `text[from, to)` (CRLF excluded): what follows the colon,
+ * without optional whitespace at either end (SP and HTAB only: String#trim would also eat
+ * control characters).
+ */
+export function fieldValueAt(text: string, from: number, to: number): string {
+  let a = text.indexOf(':', from) + 1;
+  let b = to;
+  while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
+  while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
+  return text.slice(a, b);
 }

@@ -15,8 +15,8 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { commonHeaderName } from '../header-names.js';
-import { isToken, isVisibleAscii, trimOws } from '../http-syntax.js';
+import { commonHeaderName, headerFields } from '../header-names.js';
+import { fieldValueAt } from '../http-syntax.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -38,18 +38,23 @@ export const FALLBACK = 1;
 
 export type HeadResult = RequestHead | typeof INCOMPLETE | typeof FALLBACK;
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 const MAX_HEADERS = 100;
 const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * The first this many bytes of a read are converted to text once, and a head that ends within
+ * them is found and read in that text; a longer one is searched for in the bytes.
+ */
+const TEXT_SCAN_MAX = 4096;
 
-/** A field value: visible ASCII, space and tab. */
-function isFieldValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 && c !== 9) || c > 0x7e) return false;
-  }
-  return true;
-}
+/**
+ * The subset's character rules for a whole head, each line ending in CRLF: a known method, an
+ * origin-form target of visible ASCII, HTTP/1.1, and field lines of a token name, a colon and
+ * a value of visible ASCII, space and tab (so no obs-fold, bare CR or LF, other controls or
+ * obs-text). One scan of native regexp code; linear, as names, values and line ends are
+ * disjoint.
+ */
+const SUBSET_HEAD =
+  /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) \/[\x21-\x7e]* HTTP\/1\.1\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/;
 
 /** A LF not preceded by CR: the head would never end in CRLFCRLF, so let Node judge it. */
 function hasBareLf(buf: Buffer): boolean {
@@ -60,45 +65,50 @@ function hasBareLf(buf: Buffer): boolean {
 }
 
 /**
+ * The head at the start of `buf` up to its last line's CRLF (the final empty line not
+ * included), or undefined while it has not all arrived.
+ */
+function headText(buf: Buffer): string | undefined {
+  const scan = buf.toString('latin1', 0, Math.min(buf.length, TEXT_SCAN_MAX));
+  const end = scan.indexOf('\r\n\r\n');
+  if (end >= 0) return scan.slice(0, end + 2);
+  if (buf.length <= TEXT_SCAN_MAX) return undefined;
+  const later = buf.indexOf(HEAD_END, TEXT_SCAN_MAX - 3);
+  return later < 0 ? undefined : buf.toString('latin1', 0, later + 2);
+}
+
+/**
  * Reads one request head from the start of `buf`. `maxBytes` bounds the head: a larger one
  * (complete or not) is left to Node's server, which answers 431.
  */
 export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
-  const end = buf.indexOf(HEAD_END);
-  if (end < 0) return buf.length > maxBytes || hasBareLf(buf) ? FALLBACK : INCOMPLETE;
-  if (end + 4 > maxBytes) return FALLBACK;
-  const text = buf.toString('latin1', 0, end);
-  let eol = text.indexOf('\r\n');
-  if (eol < 0) eol = text.length;
+  const text = headText(buf);
+  if (text === undefined) return buf.length > maxBytes || hasBareLf(buf) ? FALLBACK : INCOMPLETE;
+  const length = text.length + 2;
+  if (length > maxBytes || !SUBSET_HEAD.test(text)) return FALLBACK;
   const sp1 = text.indexOf(' ');
-  const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
-  if (sp1 <= 0 || sp2 < 0 || sp2 >= eol) return FALLBACK;
+  const sp2 = text.indexOf(' ', sp1 + 1);
   const method = text.slice(0, sp1);
-  if (!METHODS.has(method)) return FALLBACK;
-  if (text.charCodeAt(sp1 + 1) !== 47 /* / */ || !isVisibleAscii(text, sp1 + 1, sp2))
-    return FALLBACK;
-  if (eol - sp2 !== 9 || !text.startsWith('HTTP/1.1', sp2 + 1)) return FALLBACK;
   const url = text.slice(sp1 + 1, sp2);
   const rawHeaders: string[] = [];
-  const headers: Record<string, string> = {};
+  const headers = headerFields<string>();
   let keepAlive = true;
   let count = 0;
-  let at = eol + 2;
-  while (at < text.length) {
-    let next = text.indexOf('\r\n', at);
-    if (next < 0) next = text.length;
-    const line = text.slice(at, next);
-    at = next + 2;
+  // The request line ends in ` HTTP/1.1` and CRLF.
+  for (let at = sp2 + 11; at < text.length; ) {
+    const colon = text.indexOf(':', at);
+    const next = text.indexOf('\r\n', colon);
     if (++count > MAX_HEADERS) return FALLBACK;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return FALLBACK;
-    const name = line.slice(0, colon);
-    if (!isToken(name)) return FALLBACK; // also refuses obs-fold (leading space or tab)
-    const value = trimOws(line.slice(colon + 1));
-    if (!isFieldValue(value)) return FALLBACK; // bare CR or LF, other controls, obs-text
-    const lower = commonHeaderName(line, 0, colon) ?? name.toLowerCase();
-    // Repeats, and names that are Object.prototype members (`__proto__`, `constructor`…).
-    if (lower in headers) return FALLBACK;
+    const name = text.slice(at, colon);
+    const value = fieldValueAt(text, colon, next);
+    const common = commonHeaderName(text, at, colon);
+    const lower = common ?? name.toLowerCase();
+    at = next + 2;
+    // Repeats, and names of Object.prototype members (`__proto__`, `constructor`…): those are
+    // left to Node, whose consumers may read headers as a plain object's.
+    if (headers[lower] !== undefined || (common === undefined && lower in Object.prototype)) {
+      return FALLBACK;
+    }
     switch (lower) {
       case 'content-length':
         if (value !== '0') return FALLBACK;
@@ -120,5 +130,5 @@ export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
     rawHeaders.push(name, value);
   }
   if (headers.host === undefined) return FALLBACK;
-  return { method, url, rawHeaders, headers, keepAlive, length: end + 4 };
+  return { method, url, rawHeaders, headers, keepAlive, length };
 }

@@ -5,29 +5,8 @@
  * the text only when something asks for it: `get()`, `value()` or the `headers` object.
  */
 
-/**
- * Response header fields by lower-case name. Objects of this constructor have a prototype with
- * no properties and no prototype of its own, so `__proto__`, `constructor` or `toString` are
- * plain field names — and unlike Object.create(null) objects they stay in V8's fast mode.
- */
-const HeaderFields = function HeaderFields(): void {} as unknown as new () => Record<
-  string,
-  string | string[]
->;
-HeaderFields.prototype = Object.create(null) as object;
-
-/**
- * The value of the checked field line `text[from, to)` (CRLF excluded): what follows the colon,
- * without optional whitespace at either end (SP and HTAB only: String#trim would also eat
- * control characters).
- */
-export function fieldValueAt(text: string, from: number, to: number): string {
-  let a = text.indexOf(':', from) + 1;
-  let b = to;
-  while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
-  while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
-  return text.slice(a, b);
-}
+import { headerFields } from '../header-names.js';
+import { fieldValueAt } from '../http-syntax.js';
 
 export class ResponseHead {
   private fields: Record<string, string | string[]> | undefined = undefined;
@@ -69,7 +48,7 @@ export class ResponseHead {
   /** All fields by lower-case name, repeated fields as arrays (built on first use). */
   get headers(): Record<string, string | string[]> {
     if (this.fields !== undefined) return this.fields;
-    const fields = new HeaderFields();
+    const fields = headerFields<string | string[]>();
     const names = this.names;
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;

@@ -15,8 +15,8 @@
 
 import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
-import { TOKEN_CHAR } from '../http-syntax.js';
-import { fieldValueAt, ResponseHead } from './response-head.js';
+import { fieldValueAt, TOKEN_CHAR } from '../http-syntax.js';
+import { ResponseHead } from './response-head.js';
 
 export interface ResponseListener {
   /** The final response head (interim 1xx heads are not reported). */
