@@ -8,13 +8,15 @@
  *
  * So a read of data goes from the handle straight to the callback. The read length comes from
  * the stream binding's shared state, as onStreamRead takes it. Everything else — end of
- * stream, errors, a read on a destroyed socket — still goes to onStreamRead, unchanged. This
+ * stream, errors, a read on a destroyed socket — still goes to onStreamRead, unchanged. While
+ * the callback runs, the gateway's clock holds the read's arrival time (read-clock.ts). This
  * relies on `process.binding('stream_wrap')` and net.Socket's private `_handle`. Where they
  * are not what this expects, the socket keeps Node's dispatcher
  * (test/integration/gateway-direct-reads.test.ts fails if a Node upgrade makes that so for
  * plain sockets).
  */
 import type { Socket } from 'node:net';
+import { readArrived, readHandled } from './read-clock.js';
 import { isStateSlot, streamWrap, systemError } from './stream-binding.js';
 
 /** The parts of the stream binding direct reads use. */
@@ -65,7 +67,14 @@ export function deliverReadsDirectly(socket: Socket, onBytes: (n: number) => boo
   h.onread = function onDirectRead(this: unknown, arrayBuffer: unknown): unknown {
     const n = state[slot]!;
     if (n <= 0 || socket.destroyed) return dispatcher.call(this, arrayBuffer);
-    if (!onBytes(n)) {
+    readArrived();
+    let more: boolean;
+    try {
+      more = onBytes(n);
+    } finally {
+      readHandled();
+    }
+    if (!more) {
       h.reading = false;
       if (!socket.destroyed) {
         const err = h.readStop();

@@ -38,6 +38,7 @@ import {
   type ProxyResponse,
   type ResponseOwner,
 } from './proxy-io.js';
+import { clockNow } from './read-clock.js';
 import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
 import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-runtime.js';
 import {
@@ -149,7 +150,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     readonly req: ProxyRequest,
     private readonly res: ProxyResponse,
   ) {
-    this.startedAt = performance.now();
+    this.startedAt = clockNow();
   }
 
   /** Headers plugins want on the response (created on first use). */
@@ -319,6 +320,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.done = pool.start(instance);
     this.discarding = false;
     this.controller = undefined;
+    // The real time: a plugin may have taken a while since the read that carried the request.
     this.upstreamStartedAt = performance.now();
     this.upstreamHeaders ??= this.buildUpstreamHeaders();
     const rt = this.rt!;
@@ -398,7 +400,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const statusCode = head.status;
     const rt = this.rt!;
     // One clock read for the histogram and the balancer's latency record.
-    const latencyMs = performance.now() - this.upstreamStartedAt;
+    const latencyMs = clockNow() - this.upstreamStartedAt;
     rt.metrics.upstreamDuration.observe(latencyMs / 1000);
     if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {
       this.done?.({ ok: false, latencyMs });
@@ -570,6 +572,6 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const status = res.headersSent ? res.statusCode : 499;
     const requests = rt === undefined ? env.metrics.unroutedRequests : rt.metrics.requests;
     requests[statusClassIndex(status)]!.inc();
-    if (rt !== undefined) rt.metrics.duration.observe((performance.now() - this.startedAt) / 1000);
+    if (rt !== undefined) rt.metrics.duration.observe((clockNow() - this.startedAt) / 1000);
   }
 }

@@ -89,7 +89,7 @@ export interface RequestContext {
   bodyLimit: number | undefined;
   /** Response headers plugins want added to whatever the gateway sends back. */
   readonly responseHeaders: Record<string, string>;
-  /** performance.now() when the request arrived. */
+  /** When the read that carried the request arrived (performance.now() milliseconds). */
   readonly startedAt: number;
 }
 

@@ -21,11 +21,11 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
+import { clockNow } from '../read-clock.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
@@ -64,7 +64,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   private current: EdgeResponse | undefined = undefined;
   /** A head has begun to arrive (its headers timeout runs). */
   private readingHead = false;
-  /** When the current timeout fires (performance.now() ms); 0 while an exchange runs. */
+  /** When the current timeout fires (clockNow() ms); 0 while an exchange runs. */
   private deadline: number;
   /** Bytes still queued on the socket when the idle deadline last passed (-1: none). */
   private unsentAtDeadline = -1;
@@ -120,7 +120,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     this.socket = socket;
     this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
-    this.deadline = performance.now() + owner.limits.keepAliveTimeoutMs;
+    this.deadline = clockNow() + owner.limits.keepAliveTimeoutMs;
     deadlineClock.watch(this);
     if (adopted === undefined) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -146,7 +146,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     response.emitClose();
     // Idle from here; a closing connection keeps the deadline too, for a client that stops
     // reading before the end of the response.
-    this.deadline = performance.now() + this.owner.limits.keepAliveTimeoutMs;
+    this.deadline = clockNow() + this.owner.limits.keepAliveTimeoutMs;
     this.unsentAtDeadline = -1;
     if (!response.shouldKeepAlive || this.owner.closing) {
       this.socket.end();
@@ -188,7 +188,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
       if (!this.readingHead) {
         // From the head's first bytes, the whole head has the headers timeout to arrive.
         this.readingHead = true;
-        this.deadline = performance.now() + limits.headersTimeoutMs;
+        this.deadline = clockNow() + limits.headersTimeoutMs;
       }
       return;
     }
@@ -232,7 +232,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
 
   private refuseSlowHead(): void {
     // The 408 gets the headers timeout to leave; a client that does not read it is then cut.
-    this.deadline = performance.now() + this.owner.limits.headersTimeoutMs;
+    this.deadline = clockNow() + this.owner.limits.headersTimeoutMs;
     this.unsentAtDeadline = -1;
     this.pending = undefined;
     this.refused = true;

@@ -11,12 +11,12 @@
  */
 import { Buffer } from 'node:buffer';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { connect as connectTls } from 'node:tls';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { deliverReadsDirectly } from '../direct-reads.js';
 import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
+import { clockNow } from '../read-clock.js';
 import type { ResponseHead } from './response-head.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
@@ -81,10 +81,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   private gone = false;
   /** The exchange paused reading (backpressure from its client). */
   private paused = false;
-  /** When the current timeout fires (performance.now() ms), 0 for none. */
+  /** When the current timeout fires (clockNow() ms), 0 for none. */
   private deadline = 0;
-  /** When the read being handled arrived (performance.now() ms): its timeouts count from it. */
-  private readAt = 0;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -110,7 +108,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.socket = socket;
     this.writer = new HandleWriter(socket);
     socket.setNoDelay(true);
-    this.deadline = performance.now() + settings.connectTimeoutMs;
+    this.deadline = clockNow() + settings.connectTimeoutMs;
     deadlineClock.watch(this);
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     if (settings.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -138,7 +136,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       this.fail(new UpstreamError(UpstreamErrorCode.invalidRequest, 'invalid request line'));
       return;
     }
-    if (this.connected) this.deadline = performance.now() + request.headersTimeout;
+    if (this.connected) this.deadline = clockNow() + request.headersTimeout;
     const body = request.body;
     const h = request.headers;
     // Concatenated, not joined from an array: the socket copies the rope out without
@@ -210,7 +208,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.paused = false;
     this.socket.resume();
     if (this.handler !== undefined && this.parser.headSeen) {
-      this.deadline = performance.now() + this.settings.bodyTimeoutMs;
+      this.deadline = clockNow() + this.settings.bodyTimeoutMs;
     }
   }
 
@@ -227,7 +225,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     if (hint !== undefined) {
       this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
     }
-    this.deadline = this.readAt + this.settings.bodyTimeoutMs;
+    this.deadline = clockNow() + this.settings.bodyTimeoutMs;
     this.handler?.onResponseStart(this, head);
   }
 
@@ -257,7 +255,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.connected = true;
     const request = this.request;
     this.deadline =
-      performance.now() +
+      clockNow() +
       (this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs);
   }
 
@@ -274,10 +272,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       return;
     }
     this.responseBytes = true;
-    // One clock read per read: the timeouts this read sets count from it.
-    this.readAt = performance.now();
     if (this.deadline !== 0 && this.parser.headSeen) {
-      this.deadline = this.readAt + this.settings.bodyTimeoutMs;
+      this.deadline = clockNow() + this.settings.bodyTimeoutMs;
     }
     try {
       this.parser.execute(chunk);
@@ -304,7 +300,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.served++;
     const reusable = this.keepAlive && this.requestSent && this.usable && this.idleMs > 0;
     if (reusable) {
-      this.deadline = this.readAt + this.idleMs;
+      this.deadline = clockNow() + this.idleMs;
       if (this.paused) {
         // The exchange paused reading at the very end.
         this.paused = false;
@@ -446,7 +442,7 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
         if (!flushed) await drained(socket);
         // The head may only be awaited once the body is out: writing counts as progress.
         if (this.handler === handler && !this.parser.headSeen) {
-          this.deadline = performance.now() + headersTimeout;
+          this.deadline = clockNow() + headersTimeout;
         }
       }
       if (this.handler !== handler) return;

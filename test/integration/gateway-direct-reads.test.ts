@@ -3,12 +3,15 @@
  * socket made with `onread` gets them on this Node (this fails if a Node upgrade changes the
  * binding or the handle it relies on), data arrives whole and in order, returning false stops
  * reading until resume(), and the end of the stream and a reset still reach the socket's
- * 'end', 'error' and 'close' as before.
+ * 'end', 'error' and 'close' as before. Inside a read's callback, the gateway's clock
+ * (read-clock.ts) stays at the read's arrival.
  */
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import t, { type Test } from 'tap';
 import { deliverReadsDirectly } from '../../gateway/direct-reads.js';
+import { clockNow } from '../../gateway/read-clock.js';
 import { eventually } from '../helpers/eventually.js';
 
 /** A server that runs `onConnection` for each accepted socket. */
@@ -118,4 +121,31 @@ t.test('a socket without its handle is left alone', async (t) => {
     deliverReadsDirectly(socket, () => true),
     false,
   );
+});
+
+t.test('a read callback sees one clock: when its read arrived', async (t) => {
+  const port = await server(t, (s) => s.end('tick'));
+  const buffer = Buffer.alloc(1024);
+  const seen: { arrived: number; later: number; before: number; after: number }[] = [];
+  const onBytes = (): boolean => {
+    const before = performance.now();
+    const arrived = clockNow();
+    // Time passes inside the callback; the clock does not.
+    while (performance.now() - before < 2);
+    seen.push({ arrived, later: clockNow(), before, after: performance.now() });
+    return true;
+  };
+  const socket = connect({ port, host: '127.0.0.1', onread: { buffer, callback: onBytes } });
+  t.teardown(() => socket.destroy());
+  t.equal(deliverReadsDirectly(socket, onBytes), true);
+  await once(socket, 'close');
+  t.equal(seen.length, 1, 'one read');
+  const s = seen[0]!;
+  t.ok(s.arrived > 0 && s.arrived <= s.before, 'the time the read arrived');
+  t.equal(s.later, s.arrived, 'the same time later in the callback');
+  const outside = clockNow();
+  t.ok(outside >= s.after, 'outside the callback, the time now');
+  const pause = performance.now();
+  while (performance.now() - pause < 1);
+  t.ok(clockNow() > outside, 'which moves');
 });
