@@ -4,6 +4,7 @@
  * A new table gets new runtimes; requests in flight keep the ones they started with.
  */
 import type { GatewayMetrics, RouteSeries } from './gateway-metrics.js';
+import { clockNow } from './read-clock.js';
 import { RetryBudget } from './retry-budget.js';
 import type { CompiledRouteTable, Plugin, RouteConfig } from './types.js';
 import type { UpstreamPool, Upstreams } from './upstreams.js';
@@ -44,7 +45,7 @@ export class RouteRuntime {
     const budgetKey = `${route.name}\u0000${percent}`;
     let budget = budgets.get(budgetKey);
     if (budget === undefined) {
-      budget = new RetryBudget(percent);
+      budget = new RetryBudget(percent, undefined, clockNow);
       budgets.set(budgetKey, budget);
     }
     // Without a policy: one retry, on connect errors only (the request never left).

@@ -8,6 +8,7 @@
 import type { Pool, PoolOptions, RosterClient } from '../client/index.js';
 import { isRosterError } from '../protocol/index.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
+import { clockNow } from './read-clock.js';
 import type { RouteConfig } from './types.js';
 
 export interface UpstreamMemberSnapshot {
@@ -179,6 +180,8 @@ export class Upstreams {
         () =>
           this.client.pool(route.service, {
             ...this.options.pool,
+            // The gateway's clock: in a read's callback, the pool reads no clock of its own.
+            outlier: { now: clockNow, ...this.options.pool?.outlier },
             strategy,
             ...(filter !== undefined ? { filter } : {}),
           }),

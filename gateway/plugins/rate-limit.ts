@@ -15,8 +15,8 @@
  * for a grace period, so a rebuild never resets the limits).
  */
 import { isIPv6 } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { RosterError } from '../../protocol/errors.js';
+import { clockNow } from '../read-clock.js';
 import type { Plugin, PluginEnvironment, PluginFactory, RequestContext } from '../types.js';
 import { JSON_CONTENT_TYPE } from './outcome.js';
 import { SettingsReader } from './settings.js';
@@ -46,7 +46,7 @@ export interface RateLimitSettings {
 }
 
 export interface RateLimitOptions {
-  /** Monotonic clock in ms (tests); defaults to performance.now. */
+  /** Monotonic clock in ms (tests); defaults to the gateway's clockNow (read-clock.ts). */
   readonly now?: () => number;
   /**
    * Share buckets with other instances of the same config path and settings (what the
@@ -111,7 +111,7 @@ export function createRateLimitPlugin(
   options: RateLimitOptions = {},
 ): Plugin {
   const cfg = readRateLimitSettings(settings, env.configPath);
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? clockNow;
   const storeId = `${env.configPath}\n${JSON.stringify(cfg)}`;
   const store = options.shared ? acquireStore(storeId) : new BucketStore();
   const buckets = store.buckets;
