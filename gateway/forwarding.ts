@@ -17,6 +17,7 @@
  */
 import { isIP } from 'node:net';
 import type { ResponseHead } from './upstream/response-head.js';
+import type { FieldLines } from './upstream/types.js';
 
 const DROP = 1;
 const UPGRADE = 2;
@@ -188,6 +189,40 @@ export interface ForwardedValues {
 
 const TOKEN_PROTO = /^(https?|wss?)$/;
 
+/** Whether an incoming request header goes upstream as it came. */
+function passesUpstream(name: string, listed: Set<string> | undefined, upgrade: boolean): boolean {
+  const kind = kindOf(name);
+  if (kind === 0) return listed === undefined || !listed.has(name.toLowerCase());
+  return kind === UPGRADE && upgrade;
+}
+
+/** The values of the forwarding fields the gateway sets. */
+interface ForwardingFields {
+  readonly xff: string;
+  readonly proto: string;
+  readonly forwarded: string;
+  /** '' for none (no X-Forwarded-Host then). */
+  readonly host: string;
+}
+
+function forwardingFields(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  v: ForwardedValues,
+): ForwardingFields {
+  const trusted = v.trustedHops > 0;
+  let proto = v.encrypted ? 'https' : 'http';
+  const claimedProto = trusted ? lastValue(headers['x-forwarded-proto'])?.toLowerCase() : undefined;
+  if (claimedProto !== undefined && TOKEN_PROTO.test(claimedProto)) proto = claimedProto;
+  const host = (trusted ? lastValue(headers['x-forwarded-host']) : undefined) ?? headers.host ?? '';
+  const hostValue = typeof host === 'string' ? host : '';
+  return {
+    xff: v.chain.length === 1 ? v.chain[0]! : v.chain.join(', '),
+    proto,
+    forwarded: forwardedHeader(v.chain, hostValue, proto),
+    host: hostValue,
+  };
+}
+
 /**
  * The upstream request headers: the incoming raw headers minus hop-by-hop and replaced ones,
  * plus the gateway's forwarding headers. `headers` is `req.headers` (parsed, lower-case).
@@ -201,36 +236,57 @@ export function upstreamRequestHeaders(
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const kind = kindOf(name);
-    if (kind === 0) {
-      if (listed?.has(name.toLowerCase())) continue;
-      out.push(name, raw[i + 1]!);
-    } else if (kind === UPGRADE && v.upgrade) {
-      out.push(name, raw[i + 1]!);
-    }
+    if (passesUpstream(name, listed, v.upgrade)) out.push(name, raw[i + 1]!);
   }
   if (v.upgrade) out.push('connection', 'upgrade');
-  const trusted = v.trustedHops > 0;
-  let proto = v.encrypted ? 'https' : 'http';
-  const claimedProto = trusted ? lastValue(headers['x-forwarded-proto'])?.toLowerCase() : undefined;
-  if (claimedProto !== undefined && TOKEN_PROTO.test(claimedProto)) proto = claimedProto;
-  const host = (trusted ? lastValue(headers['x-forwarded-host']) : undefined) ?? headers.host ?? '';
-  const hostValue = typeof host === 'string' ? host : '';
+  const f = forwardingFields(headers, v);
   out.push(
     'x-forwarded-for',
-    v.chain.length === 1 ? v.chain[0]! : v.chain.join(', '),
+    f.xff,
     'x-forwarded-proto',
-    proto,
+    f.proto,
     'forwarded',
-    forwardedHeader(v.chain, hostValue, proto),
+    f.forwarded,
     'x-request-id',
     v.requestId,
     'traceparent',
     v.traceparent,
   );
-  if (hostValue !== '') out.push('x-forwarded-host', hostValue);
+  if (f.host !== '') out.push('x-forwarded-host', f.host);
   if (v.tracestate !== undefined) out.push('tracestate', v.tracestate);
   return out;
+}
+
+/**
+ * The same headers as upstreamRequestHeaders, rendered as the request's field lines in one
+ * string (no list is built and walked again to write them), with what the upstream client
+ * needs to know of them.
+ */
+export function upstreamRequestLines(
+  raw: readonly string[],
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  v: ForwardedValues,
+): FieldLines {
+  const listed = connectionListed(headers.connection);
+  let text = '';
+  let hasHost = false;
+  let contentLength: number | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!passesUpstream(name, listed, v.upgrade)) continue;
+    const value = raw[i + 1]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
+    else if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      contentLength = Number(value);
+    }
+    text += `${name}: ${value}\r\n`;
+  }
+  if (v.upgrade) text += 'connection: upgrade\r\n';
+  const f = forwardingFields(headers, v);
+  text += `x-forwarded-for: ${f.xff}\r\nx-forwarded-proto: ${f.proto}\r\nforwarded: ${f.forwarded}\r\nx-request-id: ${v.requestId}\r\ntraceparent: ${v.traceparent}\r\n`;
+  if (f.host !== '') text += `x-forwarded-host: ${f.host}\r\n`;
+  if (v.tracestate !== undefined) text += `tracestate: ${v.tracestate}\r\n`;
+  return { text, hasHost, contentLength };
 }
 
 const RESPONSE_DROP = new Set([

@@ -1,8 +1,10 @@
 /**
  * The hot path: one Exchange per request is the request context the plugins see, the handler
  * of the upstream attempt (gateway/upstream/), and the record of the outcome (metrics, passive
- * health). It serves requests from the edge and from Node's HTTP server alike (proxy-io.ts). No per-request closures on the synchronous path; one header list is built for the
- * upstream and one for the response; nothing is serialized.
+ * health). It serves requests from the edge and from Node's HTTP server alike (proxy-io.ts).
+ * No per-request closures on the synchronous path; the upstream request's field lines are
+ * rendered once, straight into one string, and the response passes the upstream's field lines
+ * on as they came.
  *
  * Per request: normalize the target (400) → route (404) → plugins in order (an outcome answers
  * at once; only a returned promise is awaited) → body limit (413) → pick an instance (503) →
@@ -24,7 +26,7 @@ import {
   passedResponseLines,
   socketAddress,
   trustedChain,
-  upstreamRequestHeaders,
+  upstreamRequestLines,
 } from './forwarding.js';
 import { type GatewayMetrics, statusClassIndex } from './gateway-metrics.js';
 import { hostKey } from './host.js';
@@ -51,6 +53,7 @@ import {
 import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js';
 import type { ResponseHead } from './upstream/response-head.js';
 import {
+  type FieldLines,
   type UpstreamController,
   UpstreamErrorCode,
   type UpstreamHandler,
@@ -130,7 +133,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private extraHeaders: Record<string, string> | undefined = undefined;
   private rt: RouteRuntime | undefined = undefined;
   private chain: string[] | undefined = undefined;
-  private upstreamHeaders: string[] | undefined = undefined;
+  private upstreamHeaders: FieldLines | undefined = undefined;
   private body: Buffer | AsyncGenerator<Buffer> | null = null;
   private replayable = true;
   private attempt = 0;
@@ -359,7 +362,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     );
   }
 
-  private buildUpstreamHeaders(): string[] {
+  private buildUpstreamHeaders(): FieldLines {
     const req = this.req;
     const headers = req.headers;
     const incoming = headers.traceparent;
@@ -373,7 +376,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
       upgrade: false,
     };
-    return upstreamRequestHeaders(req.rawHeaders, headers, values);
+    return upstreamRequestLines(req.rawHeaders, headers, values);
   }
 
   /** Whether a failed attempt may be tried again (and takes the retry from the budget). */

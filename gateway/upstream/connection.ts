@@ -20,6 +20,7 @@ import { clockNow } from '../read-clock.js';
 import type { ResponseHead } from './response-head.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
+  type FieldLines,
   type UpstreamController,
   UpstreamError,
   UpstreamErrorCode,
@@ -145,13 +146,19 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
     let hasHost = false;
     let declared: number | undefined;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i]!;
-      const value = h[i + 1]!;
-      if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
-      else if (name.length === 14 && name.toLowerCase() === 'content-length')
-        declared = Number(value);
-      head += `${name}: ${value}\r\n`;
+    if (isFieldLines(h)) {
+      head += h.text;
+      hasHost = h.hasHost;
+      declared = h.contentLength;
+    } else {
+      for (let i = 0; i < h.length; i += 2) {
+        const name = h[i]!;
+        const value = h[i + 1]!;
+        if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
+        else if (name.length === 14 && name.toLowerCase() === 'content-length')
+          declared = Number(value);
+        head += `${name}: ${value}\r\n`;
+      }
     }
     if (!hasHost) head += `host: ${this.settings.hostHeader}\r\n`;
     const socket = this.socket;
@@ -470,6 +477,10 @@ function drained(socket: Socket): Promise<void> {
     socket.on('drain', done);
     socket.on('close', done);
   });
+}
+
+function isFieldLines(h: readonly string[] | FieldLines): h is FieldLines {
+  return !Array.isArray(h);
 }
 
 /** A request-line part with a space or a control character (it would break the line). */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import t from 'tap';
 import {
   appendResponseHeaders,
@@ -8,6 +9,7 @@ import {
   socketAddress,
   trustedChain,
   upstreamRequestHeaders,
+  upstreamRequestLines,
 } from '../../gateway/forwarding.js';
 import { RetryBudget } from '../../gateway/retry-budget.js';
 import {
@@ -126,6 +128,61 @@ t.test('hop-by-hop and replaced headers are removed, forwarding headers set', as
   t.equal(got['x-request-id'], 'rid-1');
   t.equal(got.traceparent, base.traceparent);
   t.equal(names.filter((n) => n === 'x-forwarded-for').length, 1, 'one XFF');
+});
+
+t.test('the field-lines form renders exactly the list form', async (t) => {
+  const name = fc.constantFrom(
+    'Host',
+    'host',
+    'Content-Length',
+    'content-length',
+    'Connection',
+    'Keep-Alive',
+    'TE',
+    'Upgrade',
+    'Proxy-Authorization',
+    'X-Forwarded-For',
+    'x-forwarded-proto',
+    'X-Forwarded-Host',
+    'Forwarded',
+    'X-Request-Id',
+    'traceparent',
+    'Accept',
+    'X-Custom',
+    'x-custom',
+    'X-Hop',
+  );
+  const value = fc.constantFrom('1', '42', 'a, b', 'X-Hop, keep-alive', 'close', 'https', 'h.test');
+  const values = fc.record({
+    chain: fc.constantFrom(['203.0.113.9'], ['198.51.100.1', '203.0.113.9'], ['::1']),
+    trustedHops: fc.constantFrom(0, 1, 2),
+    encrypted: fc.boolean(),
+    upgrade: fc.boolean(),
+    tracestate: fc.constantFrom(undefined, 'a=1'),
+  });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), values, (fields, extra) => {
+      const raw = fields.flat();
+      const v: ForwardedValues = { ...base, ...extra };
+      const list = upstreamRequestHeaders(raw, lower(raw), v);
+      const lines = upstreamRequestLines(raw, lower(raw), v);
+      const expected = pairs(list)
+        .map(([k, val]) => `${k}: ${val}\r\n`)
+        .join('');
+      const host = pairs(list).some(([k]) => k.toLowerCase() === 'host');
+      // As the list form is written: a later Content-Length line is the one declared.
+      const length = pairs(list)
+        .reverse()
+        .find(([k]) => k.toLowerCase() === 'content-length');
+      return (
+        lines.text === expected &&
+        lines.hasHost === host &&
+        Object.is(lines.contentLength, length === undefined ? undefined : Number(length[1]))
+      );
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass('1000 runs');
 });
 
 t.test('websocket upgrades keep Upgrade and send Connection: upgrade', async (t) => {
