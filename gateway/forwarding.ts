@@ -13,7 +13,8 @@
  * client and every incoming forwarding header is ignored.
  *
  * Header lists are flat `[name, value, name, value…]` arrays (the `rawHeaders` form), built
- * in one pass from the incoming raw headers.
+ * in one pass from the incoming raw headers; the proxy's upstream requests take the same
+ * fields as ready field lines (upstreamRequestLines).
  */
 import { isIP } from 'node:net';
 import type { ResponseHead } from './upstream/response-head.js';

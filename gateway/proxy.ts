@@ -133,7 +133,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private extraHeaders: Record<string, string> | undefined = undefined;
   private rt: RouteRuntime | undefined = undefined;
   private chain: string[] | undefined = undefined;
-  private upstreamHeaders: FieldLines | undefined = undefined;
+  private upstreamLines: FieldLines | undefined = undefined;
   private body: Buffer | AsyncGenerator<Buffer> | null = null;
   private replayable = true;
   private attempt = 0;
@@ -325,14 +325,14 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.controller = undefined;
     // The real time: a plugin may have taken a while since the read that carried the request.
     this.upstreamStartedAt = performance.now();
-    this.upstreamHeaders ??= this.buildUpstreamHeaders();
+    this.upstreamLines ??= this.buildUpstreamLines();
     const rt = this.rt!;
     try {
       this.env.origins.get(instance).dispatch(
         {
           method: this.req.method ?? 'GET',
           path: this.hit.upstreamPath + this.query,
-          headers: this.upstreamHeaders,
+          headers: this.upstreamLines,
           body: this.body,
           headersTimeout: rt.timeoutMs,
         },
@@ -362,7 +362,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     );
   }
 
-  private buildUpstreamHeaders(): FieldLines {
+  private buildUpstreamLines(): FieldLines {
     const req = this.req;
     const headers = req.headers;
     const incoming = headers.traceparent;
@@ -402,7 +402,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   onResponseStart(_controller: UpstreamController, head: ResponseHead): void {
     const statusCode = head.status;
     const rt = this.rt!;
-    // One clock read for the histogram and the balancer's latency record.
+    // One time for the histogram and the balancer's latency record.
     const latencyMs = clockNow() - this.upstreamStartedAt;
     rt.metrics.upstreamDuration.observe(latencyMs / 1000);
     if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {

@@ -16,7 +16,7 @@ import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
 import { deliverReadsDirectly } from '../direct-reads.js';
 import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
-import { clockNow } from '../read-clock.js';
+import { clockNow, readArrived, readHandled } from '../read-clock.js';
 import type { ResponseHead } from './response-head.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
@@ -112,7 +112,17 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
     this.deadline = clockNow() + settings.connectTimeoutMs;
     deadlineClock.watch(this);
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => this.onConnect());
-    if (settings.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (settings.tls) {
+      socket.on('data', (chunk: Buffer) => {
+        // One clock read for the read, as direct reads have (read-clock.ts).
+        readArrived();
+        try {
+          this.onData(chunk);
+        } finally {
+          readHandled();
+        }
+      });
+    }
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error) => this.onSocketError(err));
     socket.on('close', () => this.onClose());
