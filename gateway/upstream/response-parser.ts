@@ -10,7 +10,8 @@
  * with Transfer-Encoding, differing Content-Length values, bad chunk sizes — throws a
  * ResponseParseError; the connection is then unusable and the exchange fails with 502.
  *
- * Body chunks handed to the listener are views of the socket's buffers (no copies).
+ * Body chunks handed to the listener are views of the socket's buffers (no copies); a body
+ * that ends in the read of its head comes as latin1 text instead (onBodyText).
  */
 
 import { Buffer } from 'node:buffer';
