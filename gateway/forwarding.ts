@@ -17,8 +17,8 @@
  * fields as ready field lines (upstreamRequestLines).
  */
 import { isIP } from 'node:net';
+import { type FieldLines, FieldLinesBuilder } from './upstream/field-lines.js';
 import type { ResponseHead } from './upstream/response-head.js';
-import type { FieldLines } from './upstream/types.js';
 
 const DROP = 1;
 const UPGRADE = 2;
@@ -269,25 +269,19 @@ export function upstreamRequestLines(
   v: ForwardedValues,
 ): FieldLines {
   const listed = connectionListed(headers.connection);
-  let text = '';
-  let hasHost = false;
-  let contentLength: number | undefined;
+  const lines = new FieldLinesBuilder();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (!passesUpstream(name, listed, v.upgrade)) continue;
-    const value = raw[i + 1]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') hasHost = true;
-    else if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      contentLength = Number(value);
-    }
-    text += `${name}: ${value}\r\n`;
+    if (passesUpstream(name, listed, v.upgrade)) lines.add(name, raw[i + 1]!);
   }
-  if (v.upgrade) text += 'connection: upgrade\r\n';
+  // The gateway's own fields are neither Host nor Content-Length: appended as one text.
+  let text = v.upgrade ? 'connection: upgrade\r\n' : '';
   const f = forwardingFields(headers, v);
   text += `x-forwarded-for: ${f.xff}\r\nx-forwarded-proto: ${f.proto}\r\nforwarded: ${f.forwarded}\r\nx-request-id: ${v.requestId}\r\ntraceparent: ${v.traceparent}\r\n`;
   if (f.host !== '') text += `x-forwarded-host: ${f.host}\r\n`;
   if (v.tracestate !== undefined) text += `tracestate: ${v.tracestate}\r\n`;
-  return { text, hasHost, contentLength };
+  lines.text += text;
+  return lines;
 }
 
 const RESPONSE_DROP = new Set([

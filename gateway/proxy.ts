@@ -51,9 +51,9 @@ import {
   requestIdFor,
 } from './trace.js';
 import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js';
+import type { FieldLines } from './upstream/field-lines.js';
 import type { ResponseHead } from './upstream/response-head.js';
 import {
-  type FieldLines,
   type UpstreamController,
   UpstreamErrorCode,
   type UpstreamHandler,

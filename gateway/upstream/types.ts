@@ -4,26 +4,15 @@
  * the response as callbacks, a controller for backpressure and aborts, and the error codes
  * the exchange tells apart.
  */
+import type { FieldLines } from './field-lines.js';
 import type { ResponseHead } from './response-head.js';
-
-/** Request field lines ready to send, and what the client needs to know of them. */
-export interface FieldLines {
-  /** `name: value` lines, each ending in CRLF. */
-  readonly text: string;
-  readonly hasHost: boolean;
-  /** The Content-Length the lines declare, if any. */
-  readonly contentLength: number | undefined;
-}
 
 export interface UpstreamRequest {
   readonly method: string;
   /** Origin-form target: path and query. */
   readonly path: string;
-  /**
-   * A flat `[name, value, …]` list, or field lines already rendered; Host and Content-Length
-   * are sent as given when present.
-   */
-  readonly headers: readonly string[] | FieldLines;
+  /** The field lines (field-lines.ts); Host and Content-Length are sent as given when present. */
+  readonly headers: FieldLines;
   /** No body, a buffered one (replayable), or a stream of chunks (sent chunked without a Content-Length). */
   readonly body: Buffer | AsyncIterable<Buffer> | null;
   /** Time allowed for the response head once the request is sent (ms). */

@@ -39,6 +39,7 @@ import {
 import { Pool } from 'undici';
 import { Edge } from '../../gateway/edge/edge.js';
 import type { EdgeRequest, EdgeResponse } from '../../gateway/edge/edge-response.js';
+import { fieldLinesOf } from '../../gateway/upstream/field-lines.js';
 import { UpstreamPool } from '../../gateway/upstream/pool.js';
 import type { UpstreamHandler } from '../../gateway/upstream/types.js';
 import { intArg, stringArg } from './util.js';
@@ -227,7 +228,7 @@ function rosterHandler(): (req: IncomingMessage, res: ServerResponse) => void {
       {
         method: req.method ?? 'GET',
         path: req.url ?? '/',
-        headers: stripHop(req.rawHeaders),
+        headers: fieldLinesOf(stripHop(req.rawHeaders)),
         body: hasBody ? req : null,
         headersTimeout: 30_000,
       },
@@ -248,7 +249,7 @@ function installEdge(server: Server): void {
       {
         method: req.method,
         path: req.url,
-        headers: stripHop(req.rawHeaders),
+        headers: fieldLinesOf(stripHop(req.rawHeaders)),
         body: null,
         headersTimeout: 30_000,
       },

@@ -12,6 +12,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { fieldLinesOf } from '../../gateway/upstream/field-lines.js';
 import { UpstreamPool } from '../../gateway/upstream/pool.js';
 import type { ResponseHead } from '../../gateway/upstream/response-head.js';
 import {
@@ -108,7 +109,7 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function req(method: string, path: string, extra: Partial<UpstreamRequest> = {}): UpstreamRequest {
-  return { method, path, headers: [], body: null, headersTimeout: 5000, ...extra };
+  return { method, path, headers: fieldLinesOf([]), body: null, headersTimeout: 5000, ...extra };
 }
 
 /** Dispatches and waits (bounded) for the outcome. */
@@ -294,7 +295,7 @@ t.test('streamed request bodies: chunked, and raw with a declared Content-Length
   const declared = await run(
     pool,
     req('PUT', '/l', {
-      headers: ['Content-Length', String(all.length)],
+      headers: fieldLinesOf(['Content-Length', String(all.length)]),
       body: chunksOf(parts, 5),
     }),
   );
@@ -316,18 +317,24 @@ t.test('request body length mismatches fail with requestLength', async (t) => {
   const pool = makePool(t, up.port);
   const longer = await run(
     pool,
-    req('POST', '/', { headers: ['content-length', '4'], body: chunksOf([Buffer.from('abcdef')]) }),
+    req('POST', '/', {
+      headers: fieldLinesOf(['content-length', '4']),
+      body: chunksOf([Buffer.from('abcdef')]),
+    }),
   );
   t.equal(longer.errors[0]?.code, UpstreamErrorCode.requestLength, 'longer stream');
   t.equal(longer.ended, false);
   const shorter = await run(
     pool,
-    req('POST', '/', { headers: ['content-length', '10'], body: chunksOf([Buffer.from('abc')]) }),
+    req('POST', '/', {
+      headers: fieldLinesOf(['content-length', '10']),
+      body: chunksOf([Buffer.from('abc')]),
+    }),
   );
   t.equal(shorter.errors[0]?.code, UpstreamErrorCode.requestLength, 'shorter stream');
   const buffered = await run(
     pool,
-    req('POST', '/', { headers: ['Content-Length', '2'], body: Buffer.from('abc') }),
+    req('POST', '/', { headers: fieldLinesOf(['Content-Length', '2']), body: Buffer.from('abc') }),
   );
   t.equal(buffered.errors[0]?.code, UpstreamErrorCode.requestLength, 'buffered body');
   const invalid = await run(pool, req('GET', '/a b'));
