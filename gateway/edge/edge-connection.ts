@@ -23,13 +23,14 @@ import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import process from 'node:process';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import type { DirectReadTarget } from '../direct-reads.js';
 import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
 import { clockNow } from '../read-clock.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
-import { adoptWithSharedReads, ownedBytes } from './shared-reads.js';
+import { adoptWithSharedReads, ownedBytes, sharedRead } from './shared-reads.js';
 
 export interface EdgeLimits {
   /** Largest request head; larger ones go to Node's server (431). */
@@ -57,7 +58,7 @@ export interface EdgeConnectionOwner {
  */
 const UNREAD_RESPONSE_LIMIT = 64 * 1024;
 
-export class EdgeConnection implements ResponseSink, DeadlineHolder {
+export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadTarget {
   readonly socket: Socket;
   private readonly writer: HandleWriter;
   private pending: Buffer | undefined = undefined;
@@ -77,22 +78,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   /** The client's address (socketAddress() form), looked up for the first request. */
   private clientAddress: string | undefined = undefined;
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.refused) return;
-    const pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = pending;
-    if (this.current === undefined && !this.awaitingReader) this.serveNext();
-    else if (pending.length > this.owner.limits.maxHeaderBytes) this.socket.pause();
-  };
-  /** Reads of an adopted socket: `chunk` is the shared buffer, overwritten by the next read. */
-  private readonly onSharedRead = (chunk: Buffer): boolean => {
-    // Handed to Node's server: its Readable takes the bytes, as from a socket of its own.
-    if (this.released) return this.socket.push(Buffer.from(chunk));
-    this.onData(chunk);
-    const pending = this.pending;
-    if (pending !== undefined) this.pending = ownedBytes(pending);
-    return true;
-  };
+  /** Reads of a socket that could not be adopted. */
+  private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   /** The socket's Writable or the handle writer emptied its queue. */
   private readonly onDrain = (): void => {
     this.current?.drained();
@@ -115,7 +102,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     accepted: Socket,
     private readonly owner: EdgeConnectionOwner,
   ) {
-    const adopted = adoptWithSharedReads(accepted, this.onSharedRead);
+    const adopted = adoptWithSharedReads(accepted, this);
     const socket = adopted ?? accepted;
     this.socket = socket;
     this.writer = new HandleWriter(socket, this.onDrain);
@@ -127,6 +114,20 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
     socket.on('close', this.onClose);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
+  }
+
+  /**
+   * Reads of an adopted socket (DirectReadTarget): the bytes are in the shared read buffer,
+   * which the next read overwrites.
+   */
+  onDirectRead(bytes: number): boolean {
+    const chunk = sharedRead(bytes);
+    // Handed to Node's server: its Readable takes the bytes, as from a socket of its own.
+    if (this.released) return this.socket.push(Buffer.from(chunk));
+    this.receive(chunk);
+    const pending = this.pending;
+    if (pending !== undefined) this.pending = ownedBytes(pending);
+    return true;
   }
 
   /** True while no request is being served. */
@@ -178,6 +179,14 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder {
   }
 
   // ------------------------------------------------------------------------------------------
+
+  private receive(chunk: Buffer): void {
+    if (this.refused) return;
+    const pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = pending;
+    if (this.current === undefined && !this.awaitingReader) this.serveNext();
+    else if (pending.length > this.owner.limits.maxHeaderBytes) this.socket.pause();
+  }
 
   private serveNext(): void {
     const buf = this.pending;

@@ -17,7 +17,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { deliverReadsDirectly } from '../direct-reads.js';
+import { type DirectReadTarget, deliverReadsDirectly } from '../direct-reads.js';
 
 /** Every adopted socket reads into this; a read is overwritten by the next. */
 const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
@@ -30,21 +30,20 @@ interface SocketInternals {
 }
 
 /**
- * Receives each read; `chunk` is a view of the shared buffer, valid only until the callback
- * returns (copy what must outlive it: `ownedBytes`). Return false to stop reading, as with
- * `socket.pause()`.
+ * The bytes of the read being delivered: a view of the shared buffer, valid only until the
+ * read's callback returns (copy what must outlive it: `ownedBytes`).
  */
-export type SharedReadCallback = (chunk: Buffer) => boolean;
+export function sharedRead(bytes: number): Buffer {
+  return sharedReadBuffer.subarray(0, bytes);
+}
 
 /**
- * Moves `socket`'s handle to a new socket whose reads go to `onRead`, and returns that socket;
- * `socket` must not be used afterwards. Returns undefined (and leaves `socket` untouched) when
- * the socket is not a plain accepted net.Socket with nothing read yet.
+ * Moves `socket`'s handle to a new socket whose reads go to `target` (the read's bytes are
+ * `sharedRead(bytes)`; returning false stops reading, as `socket.pause()` does), and returns
+ * that socket; `socket` must not be used afterwards. Returns undefined (and leaves `socket`
+ * untouched) when the socket is not a plain accepted net.Socket with nothing read yet.
  */
-export function adoptWithSharedReads(
-  socket: Socket,
-  onRead: SharedReadCallback,
-): Socket | undefined {
+export function adoptWithSharedReads(socket: Socket, target: DirectReadTarget): Socket | undefined {
   if (Object.getPrototypeOf(socket) !== Socket.prototype) return undefined; // TLS, stand-ins
   if (socket.destroyed || socket.readableLength > 0 || socket.listenerCount('data') > 0) {
     return undefined;
@@ -59,16 +58,15 @@ export function adoptWithSharedReads(
   ) {
     return undefined;
   }
-  const deliver = (n: number): boolean => onRead(sharedReadBuffer.subarray(0, n));
   const options: SocketConstructorOpts & { handle: object; onread: object } = {
     handle,
     allowHalfOpen: socket.allowHalfOpen,
     readable: true,
     writable: true,
-    onread: { buffer: sharedReadBuffer, callback: deliver },
+    onread: { buffer: sharedReadBuffer, callback: (n: number) => target.onDirectRead(n) },
   };
   const adopted = new Socket(options);
-  deliverReadsDirectly(adopted, deliver);
+  deliverReadsDirectly(adopted, target);
   const moved = adopted as unknown as SocketInternals;
   moved.server = original.server;
   moved._server = original._server;

@@ -13,7 +13,7 @@ import { Buffer } from 'node:buffer';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
-import { deliverReadsDirectly } from '../direct-reads.js';
+import { type DirectReadTarget, deliverReadsDirectly } from '../direct-reads.js';
 import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
 import { clockNow, readArrived, readHandled } from '../read-clock.js';
@@ -65,7 +65,9 @@ const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
-export class UpstreamConnection implements ResponseListener, UpstreamController, DeadlineHolder {
+export class UpstreamConnection
+  implements ResponseListener, UpstreamController, DeadlineHolder, DirectReadTarget
+{
   private readonly socket: Socket;
   private readonly writer: HandleWriter;
   private readonly parser: ResponseParser;
@@ -90,7 +92,6 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
   ) {
     this.idleMs = settings.idleTimeoutMs;
     this.parser = new ResponseParser(this, settings.maxHeadBytes);
-    const onRead = (n: number): boolean => this.onRead(n);
     const socket = settings.tls
       ? connectTls({
           host: settings.host,
@@ -102,9 +103,9 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       : connectTcp({
           host: settings.host,
           port: settings.port,
-          onread: { buffer: sharedReadBuffer, callback: onRead },
+          onread: { buffer: sharedReadBuffer, callback: (n: number) => this.onDirectRead(n) },
         });
-    if (!settings.tls) deliverReadsDirectly(socket, onRead);
+    if (!settings.tls) deliverReadsDirectly(socket, this);
     this.socket = socket;
     this.writer = new HandleWriter(socket);
     socket.setNoDelay(true);
@@ -259,7 +260,8 @@ export class UpstreamConnection implements ResponseListener, UpstreamController,
       (this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs);
   }
 
-  private onRead(length: number): boolean {
+  /** A plain-TCP read (DirectReadTarget): `length` bytes at the start of sharedReadBuffer. */
+  onDirectRead(length: number): boolean {
     this.onData(sharedReadBuffer.subarray(0, length));
     return true; // keep reading (pause() stops it)
   }

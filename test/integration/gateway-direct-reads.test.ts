@@ -3,7 +3,7 @@
  * socket made with `onread` gets them on this Node (this fails if a Node upgrade changes the
  * binding or the handle it relies on), data arrives whole and in order, returning false stops
  * reading until resume(), and the end of the stream and a reset still reach the socket's
- * 'end', 'error' and 'close' as before. Inside a read's callback, the gateway's clock
+ * 'end', 'error' and 'close' as before, and a destroyed socket's reads stop. Inside a read's callback, the gateway's clock
  * (read-clock.ts) stays at the read's arrival.
  */
 import { once } from 'node:events';
@@ -35,14 +35,17 @@ interface Reader {
 async function reader(t: Test, port: number): Promise<Reader> {
   const buffer = Buffer.alloc(16 * 1024);
   const state = { reads: [] as Buffer[], stopNext: false };
-  const onBytes = (n: number): boolean => {
-    state.reads.push(Buffer.from(buffer.subarray(0, n)));
-    const stop = state.stopNext;
-    state.stopNext = false;
-    return !stop;
+  const target = {
+    onDirectRead(n: number): boolean {
+      state.reads.push(Buffer.from(buffer.subarray(0, n)));
+      const stop = state.stopNext;
+      state.stopNext = false;
+      return !stop;
+    },
   };
-  const socket = connect({ port, host: '127.0.0.1', onread: { buffer, callback: onBytes } });
-  const direct = deliverReadsDirectly(socket, onBytes);
+  const onread = { buffer, callback: (n: number) => target.onDirectRead(n) };
+  const socket = connect({ port, host: '127.0.0.1', onread });
+  const direct = deliverReadsDirectly(socket, target);
   t.teardown(() => socket.destroy());
   await once(socket, 'connect');
   return {
@@ -113,21 +116,42 @@ t.test('a reset still reaches the socket as an error', async (t) => {
   t.equal(Buffer.concat(r.reads).toString(), 'partial');
 });
 
+t.test('no read reaches the target once the socket is destroyed', async (t) => {
+  // The direct reader does not look at the socket: it relies on Node pointing a destroyed
+  // plain socket's handle at a no-op reader in the same call.
+  const data = payload(4 * 1024 * 1024);
+  const port = await server(t, (s) => {
+    s.on('error', () => {});
+    s.end(data);
+  });
+  const buffer = Buffer.alloc(16 * 1024);
+  let reads = 0;
+  const target = {
+    onDirectRead(): boolean {
+      reads++;
+      socket.destroy();
+      return true;
+    },
+  };
+  const socket = connect({ port, host: '127.0.0.1', onread: { buffer, callback: () => true } });
+  t.equal(deliverReadsDirectly(socket, target), true);
+  await once(socket, 'close');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(reads, 1, 'the read that destroyed it, and none after');
+});
+
 t.test('a socket without its handle is left alone', async (t) => {
   const socket = connect({ port: 9, host: '127.0.0.1' });
   socket.on('error', () => {});
   socket.destroy();
-  t.equal(
-    deliverReadsDirectly(socket, () => true),
-    false,
-  );
+  t.equal(deliverReadsDirectly(socket, { onDirectRead: () => true }), false);
 });
 
 t.test('a read callback sees one clock: when its read arrived', async (t) => {
   const port = await server(t, (s) => s.end('tick'));
   const buffer = Buffer.alloc(1024);
   const seen: { arrived: number; later: number; before: number; after: number }[] = [];
-  const onBytes = (): boolean => {
+  const onDirectRead = (): boolean => {
     const before = performance.now();
     const arrived = clockNow();
     // Time passes inside the callback; the clock does not.
@@ -135,9 +159,9 @@ t.test('a read callback sees one clock: when its read arrived', async (t) => {
     seen.push({ arrived, later: clockNow(), before, after: performance.now() });
     return true;
   };
-  const socket = connect({ port, host: '127.0.0.1', onread: { buffer, callback: onBytes } });
+  const socket = connect({ port, host: '127.0.0.1', onread: { buffer, callback: onDirectRead } });
   t.teardown(() => socket.destroy());
-  t.equal(deliverReadsDirectly(socket, onBytes), true);
+  t.equal(deliverReadsDirectly(socket, { onDirectRead }), true);
   await once(socket, 'close');
   t.equal(seen.length, 1, 'one read');
   const s = seen[0]!;

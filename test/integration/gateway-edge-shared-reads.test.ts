@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import t, { type Test } from 'tap';
-import { adoptWithSharedReads, ownedBytes } from '../../gateway/edge/shared-reads.js';
+import { adoptWithSharedReads, ownedBytes, sharedRead } from '../../gateway/edge/shared-reads.js';
 import { eventually } from '../helpers/eventually.js';
 import { selfSignedCert } from '../helpers/self-signed.js';
 
@@ -34,9 +34,11 @@ async function adoptingServer(
   const accepted = new Promise<Accepted>((resolve) => {
     server.once('connection', (original: Socket) => {
       const reads: Buffer[] = [];
-      const adopted = adoptWithSharedReads(original, (chunk) => {
-        reads.push(ownedBytes(chunk));
-        return !(stopAfterFirst && reads.length === 1);
+      const adopted = adoptWithSharedReads(original, {
+        onDirectRead(bytes: number): boolean {
+          reads.push(ownedBytes(sharedRead(bytes)));
+          return !(stopAfterFirst && reads.length === 1);
+        },
       });
       resolve({ original, adopted, reads });
     });
@@ -131,7 +133,7 @@ t.test('a TLS socket is left as it is', async (t) => {
   const server = createTlsServer({ cert: pair.cert, key: pair.key });
   const outcome = new Promise<{ adopted: Socket | undefined; data: Buffer }>((resolve) => {
     server.once('secureConnection', (socket) => {
-      const adopted = adoptWithSharedReads(socket, () => true);
+      const adopted = adoptWithSharedReads(socket, { onDirectRead: () => true });
       socket.once('data', (data: Buffer) => resolve({ adopted, data }));
     });
   });
