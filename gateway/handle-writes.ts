@@ -107,14 +107,16 @@ export class HandleWriter {
   /** Writes `text` (latin1) after everything written before it. */
   write(text: string): void {
     const socket = this.socket;
+    // A destroyed plain socket has no handle: Node drops it in the same call. So `destroyed`,
+    // which reads the socket's Readable state too (one more object to bring into the cache),
+    // need not be asked.
     const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
     if (
       !this.direct ||
       handle === null ||
       typeof handle.writeLatin1String !== 'function' ||
-      socket.writableLength !== 0 ||
       socket.connecting ||
-      socket.destroyed ||
+      socket.writableLength !== 0 ||
       socket.writableEnded
     ) {
       socket.write(text, 'latin1');

@@ -3,7 +3,7 @@
  * this Node (this fails if a Node upgrade takes away what they rely on), bytes arrive whole and
  * in order when the peer stops reading and writes queue in libuv — mixed with socket.write()
  * calls — the writer reports when its queue drains, failures destroy the socket with a system
- * error, and TLS sockets or a Writable holding bytes take socket.write(). The edge and the
+ * error, and TLS sockets, destroyed ones or a Writable holding bytes take socket.write(). The edge and the
  * upstream client on top of it are covered end to end in gateway-edge.test.ts and
  * gateway-upstream-pool.test.ts.
  */
@@ -154,6 +154,21 @@ t.test('bytes in the Writable first: the write takes socket.write() behind them'
   local.uncork();
   await eventually(() => received.length() === 12, { what: 'both writes' });
   t.equal(received.text(), 'first second');
+});
+
+t.test('a destroyed socket: the write takes socket.write(), which drops it', async (t) => {
+  // The writer does not ask `destroyed`: it relies on Node dropping a plain socket's handle in
+  // the same call that destroys it.
+  const { local, peer } = await socketPair(t);
+  const received = collect(peer);
+  const writer = new HandleWriter(local);
+  writer.write('before');
+  await eventually(() => received.length() === 6, { what: 'the first write' });
+  local.destroy();
+  writer.write('after');
+  t.equal(writer.handleWrites, 1, 'only the first write reached the handle');
+  await once(peer, 'end');
+  t.equal(received.text(), 'before', 'nothing after the destroy');
 });
 
 t.test('TLS sockets take socket.write()', async (t) => {
