@@ -5,10 +5,22 @@
  * watched connection each tick: a timeout fires at most one tick late, never early.
  */
 import { performance } from 'node:perf_hooks';
+import { clockNow } from './read-clock.js';
 
 export interface DeadlineHolder {
   /** Called each tick with the current time; fires the holder's timeout when due. */
   checkDeadline(now: number): void;
+}
+
+/**
+ * The deadline `ms` from now (the read clock's time), rounded up to a whole millisecond, never
+ * early. A whole number stays a small integer inside the connection object; a fraction would
+ * make V8 keep every connection's deadline in a separate heap number, one more object for each
+ * read and write to bring back into the CPU's cache (a process up for more than ~24 days gets
+ * those again: its clock outgrows small integers).
+ */
+export function deadlineAfter(ms: number, now = clockNow()): number {
+  return Math.ceil(now + ms);
 }
 
 export class DeadlineClock {

@@ -22,11 +22,10 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import process from 'node:process';
-import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import { type DeadlineHolder, deadlineAfter, deadlineClock } from '../deadline-clock.js';
 import type { DirectReadTarget } from '../direct-reads.js';
 import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
-import { clockNow } from '../read-clock.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
@@ -65,7 +64,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   private current: EdgeResponse | undefined = undefined;
   /** A head has begun to arrive (its headers timeout runs). */
   private readingHead = false;
-  /** When the current timeout fires (clockNow() ms); 0 while an exchange runs. */
+  /** When the current timeout fires (clockNow() ms, whole: deadlineAfter); 0 while an exchange runs. */
   private deadline: number;
   /** Bytes still queued on the socket when the idle deadline last passed (-1: none). */
   private unsentAtDeadline = -1;
@@ -107,7 +106,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     this.socket = socket;
     this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
-    this.deadline = clockNow() + owner.limits.keepAliveTimeoutMs;
+    this.deadline = deadlineAfter(owner.limits.keepAliveTimeoutMs);
     deadlineClock.watch(this);
     if (adopted === undefined) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -147,7 +146,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     response.emitClose();
     // Idle from here; a closing connection keeps the deadline too, for a client that stops
     // reading before the end of the response.
-    this.deadline = clockNow() + this.owner.limits.keepAliveTimeoutMs;
+    this.deadline = deadlineAfter(this.owner.limits.keepAliveTimeoutMs);
     this.unsentAtDeadline = -1;
     if (!response.shouldKeepAlive || this.owner.closing) {
       this.socket.end();
@@ -197,7 +196,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
       if (!this.readingHead) {
         // From the head's first bytes, the whole head has the headers timeout to arrive.
         this.readingHead = true;
-        this.deadline = clockNow() + limits.headersTimeoutMs;
+        this.deadline = deadlineAfter(limits.headersTimeoutMs);
       }
       return;
     }
@@ -233,7 +232,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     const unsent = this.writer.unsent;
     if (unsent > 0 && unsent !== this.unsentAtDeadline) {
       this.unsentAtDeadline = unsent;
-      this.deadline = now + this.owner.limits.keepAliveTimeoutMs;
+      this.deadline = deadlineAfter(this.owner.limits.keepAliveTimeoutMs, now);
       return;
     }
     this.socket.destroy();
@@ -241,7 +240,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
 
   private refuseSlowHead(): void {
     // The 408 gets the headers timeout to leave; a client that does not read it is then cut.
-    this.deadline = clockNow() + this.owner.limits.headersTimeoutMs;
+    this.deadline = deadlineAfter(this.owner.limits.headersTimeoutMs);
     this.unsentAtDeadline = -1;
     this.pending = undefined;
     this.refused = true;

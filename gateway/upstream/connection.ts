@@ -12,11 +12,11 @@
 import { Buffer } from 'node:buffer';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { type DeadlineHolder, deadlineClock } from '../deadline-clock.js';
+import { type DeadlineHolder, deadlineAfter, deadlineClock } from '../deadline-clock.js';
 import { type DirectReadTarget, deliverReadsDirectly } from '../direct-reads.js';
 import { HandleWriter } from '../handle-writes.js';
 import { hasControl } from '../http-syntax.js';
-import { clockNow, readArrived, readHandled } from '../read-clock.js';
+import { readArrived, readHandled } from '../read-clock.js';
 import type { ResponseHead } from './response-head.js';
 import { keepAliveHintMs, type ResponseListener, ResponseParser } from './response-parser.js';
 import {
@@ -83,7 +83,7 @@ export class UpstreamConnection
   private gone = false;
   /** The exchange paused reading (backpressure from its client). */
   private paused = false;
-  /** When the current timeout fires (clockNow() ms), 0 for none. */
+  /** When the current timeout fires (clockNow() ms, whole: deadlineAfter), 0 for none. */
   private deadline = 0;
 
   constructor(
@@ -109,7 +109,7 @@ export class UpstreamConnection
     this.socket = socket;
     this.writer = new HandleWriter(socket);
     socket.setNoDelay(true);
-    this.deadline = clockNow() + settings.connectTimeoutMs;
+    this.deadline = deadlineAfter(settings.connectTimeoutMs);
     deadlineClock.watch(this);
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     if (settings.tls) {
@@ -147,7 +147,7 @@ export class UpstreamConnection
       this.fail(new UpstreamError(UpstreamErrorCode.invalidRequest, 'invalid request line'));
       return;
     }
-    if (this.connected) this.deadline = clockNow() + request.headersTimeout;
+    if (this.connected) this.deadline = deadlineAfter(request.headersTimeout);
     const body = request.body;
     const h = request.headers;
     // The field lines come rendered (field-lines.ts). Concatenated, not joined from an array:
@@ -209,7 +209,7 @@ export class UpstreamConnection
     this.paused = false;
     this.socket.resume();
     if (this.handler !== undefined && this.parser.headSeen) {
-      this.deadline = clockNow() + this.settings.bodyTimeoutMs;
+      this.deadline = deadlineAfter(this.settings.bodyTimeoutMs);
     }
   }
 
@@ -226,7 +226,7 @@ export class UpstreamConnection
     if (hint !== undefined) {
       this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
     }
-    this.deadline = clockNow() + this.settings.bodyTimeoutMs;
+    this.deadline = deadlineAfter(this.settings.bodyTimeoutMs);
     this.handler?.onResponseStart(this, head);
   }
 
@@ -255,9 +255,9 @@ export class UpstreamConnection
   private onConnect(): void {
     this.connected = true;
     const request = this.request;
-    this.deadline =
-      clockNow() +
-      (this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs);
+    this.deadline = deadlineAfter(
+      this.handler !== undefined && request !== undefined ? request.headersTimeout : this.idleMs,
+    );
   }
 
   /** A plain-TCP read (DirectReadTarget): `length` bytes at the start of sharedReadBuffer. */
@@ -275,7 +275,7 @@ export class UpstreamConnection
     }
     this.responseBytes = true;
     if (this.deadline !== 0 && this.parser.headSeen) {
-      this.deadline = clockNow() + this.settings.bodyTimeoutMs;
+      this.deadline = deadlineAfter(this.settings.bodyTimeoutMs);
     }
     try {
       this.parser.execute(chunk);
@@ -302,7 +302,7 @@ export class UpstreamConnection
     this.served++;
     const reusable = this.keepAlive && this.requestSent && this.usable && this.idleMs > 0;
     if (reusable) {
-      this.deadline = clockNow() + this.idleMs;
+      this.deadline = deadlineAfter(this.idleMs);
       if (this.paused) {
         // The exchange paused reading at the very end.
         this.paused = false;
@@ -444,7 +444,7 @@ export class UpstreamConnection
         if (!flushed) await drained(socket);
         // The head may only be awaited once the body is out: writing counts as progress.
         if (this.handler === handler && !this.parser.headSeen) {
-          this.deadline = clockNow() + headersTimeout;
+          this.deadline = deadlineAfter(headersTimeout);
         }
       }
       if (this.handler !== handler) return;
