@@ -8,12 +8,11 @@
  *
  * So a read of data goes from the handle straight to its target. The read length comes from
  * the stream binding's shared state, as onStreamRead takes it. Everything else — end of
- * stream, errors — still goes to onStreamRead, unchanged. While
- * the callback runs, the gateway's clock holds the read's arrival time (read-clock.ts). This
- * relies on `process.binding('stream_wrap')` and net.Socket's private `_handle`. Where they
- * are not what this expects, the socket keeps Node's dispatcher
- * (test/integration/gateway-direct-reads.test.ts fails if a Node upgrade makes that so for
- * plain sockets).
+ * stream, errors — still goes to onStreamRead, unchanged. While the target runs, the
+ * gateway's clock holds the read's arrival time (read-clock.ts). This relies on
+ * `process.binding('stream_wrap')` and net.Socket's private `_handle`. Where they are not what
+ * this expects, the socket keeps Node's dispatcher (test/integration/gateway-direct-reads.test.ts
+ * fails if a Node upgrade makes that so for plain sockets).
  */
 import type { Socket } from 'node:net';
 import { readArrived, readHandled } from './read-clock.js';

@@ -64,7 +64,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   private current: EdgeResponse | undefined = undefined;
   /** A head has begun to arrive (its headers timeout runs). */
   private readingHead = false;
-  /** When the current timeout fires (clockNow() ms, whole: deadlineAfter); 0 while an exchange runs. */
+  /** When the current timeout fires (whole clockNow() ms: deadlineAfter); 0 during an exchange. */
   private deadline: number;
   /** Bytes still queued on the socket when the idle deadline last passed (-1: none). */
   private unsentAtDeadline = -1;

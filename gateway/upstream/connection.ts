@@ -83,7 +83,7 @@ export class UpstreamConnection
   private gone = false;
   /** The exchange paused reading (backpressure from its client). */
   private paused = false;
-  /** When the current timeout fires (clockNow() ms, whole: deadlineAfter), 0 for none. */
+  /** When the current timeout fires (whole clockNow() ms: deadlineAfter), 0 for none. */
   private deadline = 0;
 
   constructor(

@@ -2,9 +2,9 @@
  * Reads that skip net's dispatcher (gateway/direct-reads.ts) on real loopback sockets: a plain
  * socket made with `onread` gets them on this Node (this fails if a Node upgrade changes the
  * binding or the handle it relies on), data arrives whole and in order, returning false stops
- * reading until resume(), and the end of the stream and a reset still reach the socket's
- * 'end', 'error' and 'close' as before, and a destroyed socket's reads stop. Inside a read's callback, the gateway's clock
- * (read-clock.ts) stays at the read's arrival.
+ * reading until resume(), the end of the stream and a reset still reach the socket's 'end',
+ * 'error' and 'close' as before, and a destroyed socket's reads stop. Inside a read's callback,
+ * the gateway's clock (read-clock.ts) stays at the read's arrival.
  */
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
