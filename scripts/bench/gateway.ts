@@ -1,17 +1,21 @@
 /**
  * The gateway benchmark (issue 5 item 8): one upstream process, wrk as the load generator, and
- * three proxies each in one process — the Roster gateway, the Roster gateway with JWT and rate
+ * proxies each in one process — the Roster gateway, the Roster gateway with JWT and rate
  * limiting on its route, and nginx (one worker, upstream keep-alive) — measured alternately in
  * rounds so that drift hits all alike; then p99 of the gateway, of nginx and of a Node floor
  * (scripts/bench/proxy-variants.ts `net`: bare sockets passing bytes through, no HTTP work) at
  * half of the gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R),
- * in four rounds by default, the peers in a balanced order (each runs right after each other
- * once: scripts/bench/util.ts balancedOrder).
+ * in four rounds by default, the peers in a balanced order (scripts/bench/util.ts balancedOrder;
+ * with five peers, four rounds put each in four different positions, and a complete design
+ * would take ten).
  * The floor shows how far above nginx any Node proxy starts on the machine at hand. The gateway
  * processes run under the GC mode `roster gateway` picks on this machine (cli/gateway-runtime.ts:
  * single-threaded on ≤ 2 CPUs; ROSTER_GATEWAY_GC overrides it, as for the CLI); a fourth
  * half-rate peer is the same gateway under the other mode (`other_gc_*` in the result), so the
- * choice stays measured.
+ * choice stays measured. A fifth, in the peak rounds too, is nginx setting the same forwarding
+ * fields as the gateway (`nginx_forwarding_*`, `forwarding_*`; nginxConfig): the targets are
+ * measured against nginx with its minimal fields, and this shows how much of the difference is
+ * the work those fields cost both proxies and the upstream.
  *
  *   npm run bench -- gateway [--json] [--rounds N] [--half-rounds N] [--seconds N]
  *     [--connections N]
@@ -21,7 +25,7 @@
  * Result: {"bench":"gateway","rps","nginx_rps","ratio","p99_ms","nginx_p99_ms","rps_plugins",…}.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -43,7 +47,28 @@ export const targets: readonly BenchTarget[] = [
 
 const SECRET = 'bench-secret-bench-secret-bench-secret!';
 
-function nginxConfig(dir: string, port: number, upstreamPort: number): string {
+/**
+ * What nginx sets on the upstream request. `minimal`: Host and X-Forwarded-For, a common
+ * reverse-proxy setup and the peer the targets are measured against. `forwarding`: the same
+ * forwarding fields the gateway sets on every request (X-Forwarded-Proto and -Host, Forwarded,
+ * X-Request-Id, a W3C traceparent), so that both proxies, and the upstream behind them, do the
+ * same work per request; it is reported beside the targets, not in their place.
+ */
+export type NginxFields = 'minimal' | 'forwarding';
+
+const FORWARDING_FIELDS = `
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header Forwarded 'for=$remote_addr;host="$http_host";proto=$scheme';
+      proxy_set_header X-Request-Id $request_id;
+      proxy_set_header traceparent 00-$request_id-$span_id-01;`;
+
+export function nginxConfig(
+  dir: string,
+  port: number,
+  upstreamPort: number,
+  fields: NginxFields = 'minimal',
+): string {
   return `worker_processes 1;
 master_process off;
 daemon off;
@@ -57,7 +82,13 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }${
+    fields === 'forwarding'
+      ? `
+  # A span id for traceparent: 16 hex digits of the request id (nginx has no other source).
+  map $request_id $span_id { "~^(?<id>[0-9a-f]{16})" $id; }`
+      : ''
+  }
   server {
     listen 127.0.0.1:${port} reuseport;
     location / {
@@ -65,7 +96,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-For $remote_addr;${fields === 'forwarding' ? FORWARDING_FIELDS : ''}
     }
   }
 }
@@ -83,10 +114,16 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startNginx(dir: string, upstreamPort: number): Promise<ServerProcess> {
+async function startNginx(
+  parent: string,
+  upstreamPort: number,
+  fields: NginxFields,
+): Promise<ServerProcess> {
   const port = await freePort();
+  const dir = join(parent, `nginx-${fields}`);
+  mkdirSync(dir);
   const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, nginxConfig(dir, port, upstreamPort));
+  writeFileSync(conf, nginxConfig(dir, port, upstreamPort, fields));
   const child = spawn('nginx', ['-p', dir, '-c', conf], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 5000;
@@ -171,8 +208,10 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     stops.push(() => gatewayPlugins.stop());
     const gatewayOtherGc = await startGateway(undefined, gcModeFlags(otherGcMode));
     stops.push(() => gatewayOtherGc.stop());
-    const nginx = await startNginx(dir, upstream.port);
+    const nginx = await startNginx(dir, upstream.port, 'minimal');
     stops.push(() => nginx.stop());
+    const nginxForwarding = await startNginx(dir, upstream.port, 'forwarding');
+    stops.push(() => nginxForwarding.stop());
     // The Node floor for the latency target: bare sockets passing bytes through, no HTTP work.
     const floor = await spawnServer(NODE_TSX[0]!, [
       ...NODE_TSX.slice(1),
@@ -193,6 +232,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ['gateway', gateway.port, [], gateway.child.pid],
       ['nginx', nginx.port, [], nginx.child.pid],
       ['gateway_plugins', gatewayPlugins.port, auth, gatewayPlugins.child.pid],
+      ['nginx_forwarding', nginxForwarding.port, [], nginxForwarding.child.pid],
       ['direct', upstream.port, [], upstream.child.pid],
     ];
     const results = new Map<string, (WrkResult & { cpuUsPerRequest: number })[]>();
@@ -229,6 +269,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ['nginx', nginx.port],
       ['floor', floor.port],
       ['other_gc', gatewayOtherGc.port],
+      ['nginx_forwarding', nginxForwarding.port],
     ] as const;
     for (const [, port] of halfTargets) {
       await runWrk({
@@ -276,17 +317,23 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       other_gc_mode: otherGcMode,
       other_gc_p99_ms: p99('other_gc'),
       other_gc_p99_gap_ms: round(p99('other_gc') - p99('nginx'), 3),
+      nginx_forwarding_rps: rps('nginx_forwarding'),
+      forwarding_ratio: round(peak / rps('nginx_forwarding'), 3),
+      nginx_forwarding_p99_ms: p99('nginx_forwarding'),
+      forwarding_p99_gap_ms: round(p99('gateway') - p99('nginx_forwarding'), 3),
       rps_plugins: pluginsRps,
       plugins_ratio: round(pluginsRps / peak, 3),
       direct_rps: rps('direct'),
       cpu_us_per_request: cpu('gateway'),
       nginx_cpu_us_per_request: cpu('nginx'),
       plugins_cpu_us_per_request: cpu('gateway_plugins'),
+      nginx_forwarding_cpu_us_per_request: cpu('nginx_forwarding'),
       half_rate_rps: Math.round(median(halfResults.get('gateway')!.map((w) => w.rps))),
       half_rate_p99s_ms: p99s('gateway'),
       nginx_half_rate_p99s_ms: p99s('nginx'),
       floor_half_rate_p99s_ms: p99s('floor'),
       other_gc_half_rate_p99s_ms: p99s('other_gc'),
+      nginx_forwarding_half_rate_p99s_ms: p99s('nginx_forwarding'),
       connections,
       seconds,
       rounds,
