@@ -13,11 +13,14 @@ export class ResponseHead {
 
   constructor(
     readonly status: number,
-    /** The status line and the field lines, each ending in CRLF (no final empty line). */
+    /**
+     * The status line and the field lines, each ending in CRLF; more may follow them (the empty
+     * line, and in a read taken as text the body's bytes), up to `starts`' last entry.
+     */
     readonly text: string,
     /** The lower-case name of each field line. */
     readonly names: readonly string[],
-    /** Where each field line starts in `text`, and one more entry: `text.length`. */
+    /** Where each field line starts in `text`, and one more entry: where the lines end. */
     readonly starts: readonly number[],
   ) {}
 

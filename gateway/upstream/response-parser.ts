@@ -254,9 +254,11 @@ export class ResponseParser {
       return -1;
     }
     if (end - at > this.maxHeadBytes) throw new ResponseParseError('response head too large');
-    // The head up to and including its last line's CRLF.
-    const text =
-      read !== undefined ? read.slice(0, end + 2 - at) : buf.toString('latin1', at, end + 2);
+    // The head's lines run from 0 to `length` in `text` (its last line's CRLF included), and the
+    // empty line follows. A read taken as text is used as it is, with the body's bytes after the
+    // head: a slice of it would be a string V8 unwraps on every character read.
+    const length = end + 2 - at;
+    const text = read ?? buf.toString('latin1', at, end + 4);
     const eol = text.indexOf('\r\n');
     // One native scan checks the whole head; only a head it refuses is gone through line by
     // line, for the error that names what is wrong.
@@ -265,7 +267,7 @@ export class ResponseParser {
     const next = end + 4;
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('unexpected protocol switch');
-      if (!checked) validateFields(text, eol + 2);
+      if (!checked) validateFields(text, eol + 2, length);
       // Interim response: the final one follows.
       return next;
     }
@@ -275,7 +277,7 @@ export class ResponseParser {
     let te: string | string[] | undefined;
     let cl: string | string[] | undefined;
     let connection: string | string[] | undefined;
-    for (let from = eol + 2; from < text.length; ) {
+    for (let from = eol + 2; from < length; ) {
       let to: number;
       let name: string;
       if (checked) {
@@ -293,7 +295,7 @@ export class ResponseParser {
       else if (name === 'connection') connection = addValue(connection, text, from, to);
       from = to + 2;
     }
-    starts.push(text.length);
+    starts.push(length);
     const http10 = text.charCodeAt(7) === 48;
     this.keepAlive = connectionKeepsAlive(connection, http10);
     this.frame(status, te, cl);
@@ -344,12 +346,14 @@ export class ResponseParser {
 
 /**
  * A head whose status line (RFC 9112 §4) and field lines (token name, colon, value without
- * control characters; no obs-fold) are all valid, each line ending in CRLF: the same rules
- * statusOf and fieldName apply one character at a time, in one scan of native regexp code.
- * Linear: names, values and line ends are disjoint, so nothing is tried twice.
+ * control characters; no obs-fold) are all valid, each line ending in CRLF, up to the empty line
+ * that ends it (what follows is not looked at): the same rules statusOf and fieldName apply one
+ * character at a time, in one scan of native regexp code. No line can hold a CR or LF, so the
+ * match ends at the head's first CRLFCRLF. Linear: names, values and line ends are disjoint,
+ * so nothing is tried twice.
  */
 const VALID_HEAD =
-  /^HTTP\/1\.[01] [1-9]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+  /^HTTP\/1\.[01] [1-9]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n/;
 
 /** The status code of a head VALID_HEAD accepted. */
 function statusCode(text: string): number {
@@ -363,9 +367,9 @@ function lowerName(text: string, from: number, colon: number): string {
   return commonHeaderName(text, from, colon) ?? text.slice(from, colon).toLowerCase();
 }
 
-/** Validates the field lines of `text` from `from` on (each ends in CRLF); nothing is kept. */
-function validateFields(text: string, from: number): void {
-  while (from < text.length) {
+/** Validates the field lines of `text[from, to)` (each ends in CRLF); nothing is kept. */
+function validateFields(text: string, from: number, to: number): void {
+  while (from < to) {
     const to = text.indexOf('\r\n', from);
     fieldName(text, from, to);
     from = to + 2;

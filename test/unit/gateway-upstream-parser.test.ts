@@ -7,7 +7,9 @@
 import { deepStrictEqual, equal } from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
+import { passedResponseLines } from '../../gateway/forwarding.js';
 import { hasControl } from '../../gateway/http-syntax.js';
+import type { ResponseHead } from '../../gateway/upstream/response-head.js';
 import {
   keepAliveHintMs,
   ResponseParseError,
@@ -792,4 +794,32 @@ t.test('property: a damaged response is refused however it is split', async (t) 
     { numRuns: 500 },
   );
   t.pass('500 damaged responses');
+});
+
+t.test('a head read together with its body keeps to its own lines', async (t) => {
+  // The body looks like more field lines: nothing of it may reach the head.
+  const body = 'x-extra: 1\r\nset-cookie: a=b\r\n\r\n';
+  const lines = `Content-Type: text/plain\r\nContent-Length: ${body.length}\r\nX-Last:  v \r\n`;
+  const heads: ResponseHead[] = [];
+  const bodies: string[] = [];
+  const parser = new ResponseParser({
+    onHead: (head) => heads.push(head),
+    onBody: (chunk) => bodies.push(`bytes ${chunk.toString('latin1')}`),
+    onBodyText: (text) => bodies.push(`text ${text}`),
+    onComplete: () => undefined,
+  });
+  const bytes = Buffer.from(`HTTP/1.1 200 OK\r\n${lines}\r\n${body}`, 'latin1');
+  // At once, the read is taken as text; a head in two reads is read from the Buffer.
+  for (const pieces of [[bytes], [bytes.subarray(0, 20), bytes.subarray(20)]]) {
+    parser.expect('GET');
+    for (const piece of pieces) parser.execute(piece);
+    const head = heads.pop()!;
+    t.same(
+      { ...head.headers },
+      { 'content-type': 'text/plain', 'content-length': String(body.length), 'x-last': 'v' },
+    );
+    t.equal(head.value(2), 'v', 'the last value ends at its line');
+    t.equal(passedResponseLines(head, undefined), lines, 'the lines passed on are the head');
+  }
+  t.same(bodies, [`text ${body}`, `bytes ${body}`]);
 });
