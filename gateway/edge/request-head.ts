@@ -47,14 +47,15 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 const TEXT_SCAN_MAX = 4096;
 
 /**
- * The subset's character rules for a whole head, each line ending in CRLF: a known method, an
- * origin-form target of visible ASCII, HTTP/1.1, and field lines of a token name, a colon and
- * a value of visible ASCII, space and tab (so no obs-fold, bare CR or LF, other controls or
- * obs-text). One scan of native regexp code; linear, as names, values and line ends are
- * disjoint.
+ * The subset's character rules for a whole head, each line ending in CRLF, up to the empty line
+ * that ends it (what follows is not looked at): a known method, an origin-form target of
+ * visible ASCII, HTTP/1.1, and field lines of a token name, a colon and a value of visible
+ * ASCII, space and tab (so no obs-fold, bare CR or LF, other controls or obs-text). No line can
+ * hold a CR or LF, so the match ends at the head's first CRLFCRLF. One scan of native regexp
+ * code; linear, as names, values and line ends are disjoint.
  */
 const SUBSET_HEAD =
-  /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) \/[\x21-\x7e]* HTTP\/1\.1\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*$/;
+  /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) \/[\x21-\x7e]* HTTP\/1\.1\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*\r\n/;
 
 /** A LF not preceded by CR: the head would never end in CRLFCRLF, so let Node judge it. */
 function hasBareLf(buf: Buffer): boolean {
@@ -65,26 +66,24 @@ function hasBareLf(buf: Buffer): boolean {
 }
 
 /**
- * The head at the start of `buf` up to its last line's CRLF (the final empty line not
- * included), or undefined while it has not all arrived.
- */
-function headText(buf: Buffer): string | undefined {
-  const scan = buf.toString('latin1', 0, Math.min(buf.length, TEXT_SCAN_MAX));
-  const end = scan.indexOf('\r\n\r\n');
-  if (end >= 0) return scan.slice(0, end + 2);
-  if (buf.length <= TEXT_SCAN_MAX) return undefined;
-  const later = buf.indexOf(HEAD_END, TEXT_SCAN_MAX - 3);
-  return later < 0 ? undefined : buf.toString('latin1', 0, later + 2);
-}
-
-/**
  * Reads one request head from the start of `buf`. `maxBytes` bounds the head: a larger one
  * (complete or not) is left to Node's server, which answers 431.
  */
 export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
-  const text = headText(buf);
-  if (text === undefined) return buf.length > maxBytes || hasBareLf(buf) ? FALLBACK : INCOMPLETE;
-  const length = text.length + 2;
+  // The head's lines run from 0 to `end` in `text` (the last line's CRLF included), and the
+  // empty line follows. A head within the scanned bytes is read in their text as it is, with
+  // whatever came after the head: a slice of it would be a string V8 unwraps on every
+  // character read.
+  let text = buf.toString('latin1', 0, Math.min(buf.length, TEXT_SCAN_MAX));
+  let end = text.indexOf('\r\n\r\n');
+  if (end < 0) {
+    const later = buf.length > TEXT_SCAN_MAX ? buf.indexOf(HEAD_END, TEXT_SCAN_MAX - 3) : -1;
+    if (later < 0) return buf.length > maxBytes || hasBareLf(buf) ? FALLBACK : INCOMPLETE;
+    end = later;
+    text = buf.toString('latin1', 0, end + 4);
+  }
+  end += 2;
+  const length = end + 2;
   if (length > maxBytes || !SUBSET_HEAD.test(text)) return FALLBACK;
   const sp1 = text.indexOf(' ');
   const sp2 = text.indexOf(' ', sp1 + 1);
@@ -95,7 +94,7 @@ export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
   let keepAlive = true;
   let count = 0;
   // The request line ends in ` HTTP/1.1` and CRLF.
-  for (let at = sp2 + 11; at < text.length; ) {
+  for (let at = sp2 + 11; at < end; ) {
     const colon = text.indexOf(':', at);
     const next = text.indexOf('\r\n', colon);
     if (++count > MAX_HEADERS) return FALLBACK;
