@@ -5,9 +5,9 @@
  * rounds so that drift hits all alike; then p99 of the gateway, of nginx and of a Node floor
  * (scripts/bench/proxy-variants.ts `net`: bare sockets passing bytes through, no HTTP work) at
  * half of the gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R),
- * in four rounds by default, the peers in a balanced order (scripts/bench/util.ts balancedOrder;
- * with five peers, four rounds put each in four different positions, and a complete design
- * would take ten).
+ * in four rounds by default, each after a 2 s warm-up of its own target, the peers in a
+ * balanced order (scripts/bench/util.ts balancedOrder; with five peers, four rounds put each in
+ * four different positions, and a complete design would take ten).
  * The floor shows how far above nginx any Node proxy starts on the machine at hand. The gateway
  * processes run under the GC mode `roster gateway` picks on this machine (cli/gateway-runtime.ts:
  * single-threaded on ≤ 2 CPUs; ROSTER_GATEWAY_GC overrides it, as for the CLI); a fourth
@@ -44,6 +44,9 @@ export const targets: readonly BenchTarget[] = [
   { metric: 'p99_gap_ms', op: '<=', value: 1 },
   { metric: 'plugins_ratio', op: '>=', value: 0.8 },
 ];
+
+/** Seconds of load on a target right before each of its half-rate rounds (reported, not counted). */
+const REWARM_S = 2;
 
 const SECRET = 'bench-secret-bench-secret-bench-secret!';
 
@@ -262,8 +265,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const conns = Math.max(4, Math.round((half * (delayMs + 0.5)) / 1000));
     const script = delayScript(dir, delayMs);
     const halfResults = new Map<string, WrkResult[]>();
-    // Warm-up at this connection count too (as before the peak rounds): the first seconds
-    // with ~6x the connections open new upstream connections and run new code paths.
+    const rewarmResults = new Map<string, WrkResult[]>();
     const halfTargets = [
       ['gateway', gateway.port],
       ['nginx', nginx.port],
@@ -271,34 +273,31 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ['other_gc', gatewayOtherGc.port],
       ['nginx_forwarding', nginxForwarding.port],
     ] as const;
-    for (const [, port] of halfTargets) {
-      await runWrk({
-        url: `http://127.0.0.1:${port}/bench`,
-        connections: conns,
-        durationS: 2,
-        script,
-      });
-    }
     // More rounds than at the peak (one round's p99 can be two or three times another's in the
     // same run), in a balanced order: with a fixed order each peer would always run right after
     // the same neighbour and take what it leaves behind.
     for (let r = 0; r < halfRounds; r++) {
       for (const i of balancedOrder(halfTargets.length, r)) {
         const [name, port] = halfTargets[i]!;
-        const w = await runWrk({
-          url: `http://127.0.0.1:${port}/bench`,
-          connections: conns,
-          durationS: seconds,
-          script,
-        });
-        log(`half-rate round ${r + 1} ${name}: ${Math.round(w.rps)} rps, p99 ${w.p99Ms} ms`);
+        const load = { url: `http://127.0.0.1:${port}/bench`, connections: conns, script };
+        // Each round follows a warm-up of its own target at the same load: a peer waits 30–50 s
+        // between its rounds, and a Node process back from that long a lull first uncommits and
+        // refaults its young generation (V8 shrinks it after a GC that finds the allocation rate
+        // low), which stalls its first seconds — a start-up cost, not the rate's latency.
+        // The warm-ups' p99s are reported too (`*_rewarm_p99s_ms`).
+        const warm = await runWrk({ ...load, durationS: REWARM_S });
+        rewarmResults.set(name, [...(rewarmResults.get(name) ?? []), warm]);
+        const w = await runWrk({ ...load, durationS: seconds });
+        log(
+          `half-rate round ${r + 1} ${name}: ${Math.round(w.rps)} rps, p99 ${w.p99Ms} ms (warm-up p99 ${warm.p99Ms} ms)`,
+        );
         halfResults.set(name, [...(halfResults.get(name) ?? []), w]);
       }
     }
     const p99 = (name: string) => round(median(halfResults.get(name)!.map((w) => w.p99Ms)), 3);
     /** Every round's p99, in order (the median hides how they spread). */
-    const p99s = (name: string) =>
-      halfResults
+    const p99s = (name: string, from = halfResults) =>
+      from
         .get(name)!
         .map((w) => w.p99Ms)
         .join(' ');
@@ -334,6 +333,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       floor_half_rate_p99s_ms: p99s('floor'),
       other_gc_half_rate_p99s_ms: p99s('other_gc'),
       nginx_forwarding_half_rate_p99s_ms: p99s('nginx_forwarding'),
+      half_rate_rewarm_p99s_ms: p99s('gateway', rewarmResults),
+      nginx_half_rate_rewarm_p99s_ms: p99s('nginx', rewarmResults),
       connections,
       seconds,
       rounds,
