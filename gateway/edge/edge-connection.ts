@@ -29,7 +29,7 @@ import { HandleWriter } from '../handle-writes.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
-import { adoptWithSharedReads, ownedBytes, sharedRead } from './shared-reads.js';
+import { ownedBytes, readIntoSharedBuffer, sharedRead } from './shared-reads.js';
 
 export interface EdgeLimits {
   /** Largest request head; larger ones go to Node's server (431). */
@@ -77,7 +77,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   /** The client's address (socketAddress() form), looked up for the first request. */
   private clientAddress: string | undefined = undefined;
 
-  /** Reads of a socket that could not be adopted. */
+  /** Reads of a socket that does not read into the shared buffer. */
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   /** The socket's Writable or the handle writer emptied its queue. */
   private readonly onDrain = (): void => {
@@ -98,17 +98,16 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   };
 
   constructor(
-    accepted: Socket,
+    socket: Socket,
     private readonly owner: EdgeConnectionOwner,
   ) {
-    const adopted = adoptWithSharedReads(accepted, this);
-    const socket = adopted ?? accepted;
+    const shared = readIntoSharedBuffer(socket, this);
     this.socket = socket;
     this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
     this.deadline = deadlineAfter(owner.limits.keepAliveTimeoutMs);
     deadlineClock.watch(this);
-    if (adopted === undefined) socket.on('data', this.onData);
+    if (!shared) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('close', this.onClose);
     socket.on('end', this.onEnd);
@@ -116,8 +115,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   }
 
   /**
-   * Reads of an adopted socket (DirectReadTarget): the bytes are in the shared read buffer,
-   * which the next read overwrites.
+   * Reads into the shared buffer (DirectReadTarget): the bytes are there until the next read
+   * overwrites them.
    */
   onDirectRead(bytes: number): boolean {
     const chunk = sharedRead(bytes);
@@ -264,11 +263,17 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     socket.resume();
   }
 
-  /** The client half-closed: like Node's server, abandon what it asked for and close. */
+  /**
+   * The client half-closed: like Node's server, abandon what it asked for and close. With
+   * nothing left to send, the socket is closed at once (the client has sent everything, so the
+   * kernel ends the connection with a FIN, as a shutdown would) rather than through the
+   * Writable's end, shutdown and finish steps.
+   */
   private ended(): void {
     this.pending = undefined;
     const current = this.current;
     if (current !== undefined) current.destroy();
+    else if (this.writer.unsent === 0) this.socket.destroy();
     else this.socket.end();
   }
 

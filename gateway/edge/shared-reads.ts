@@ -3,31 +3,53 @@
  * a node:http server reads through its Readable: every read allocates a new ArrayBuffer (which
  * the young-generation GC then sweeps), wraps it in a Buffer, and runs the stream's buffering
  * and 'data' emission. Node's `onread` option avoids all of that — reads land in one buffer
- * and go straight to a callback — but Node 20 offers it only to sockets it connects, not to
+ * and go straight to a callback — but Node 20 offers it only to sockets it constructs, not to
  * those a server accepts.
  *
- * So the edge moves an accepted socket's handle into a new net.Socket constructed with
- * `onread`, as Node's own server builds a socket around each accepted handle, and passes the
- * server's connection accounting (`_server`) along so `server.close()` still waits for it.
- * Reads of data then skip net's read dispatcher too (`deliverReadsDirectly`).
- * That relies on two private fields of net.Socket, `_handle` and `_server`. Where they are not
- * what this expects — a TLS socket, a stand-in, another Node — the socket is left alone and
- * its reads keep coming as 'data' events (test/integration/gateway-edge-shared-reads.test.ts
- * fails if a Node upgrade makes that the case for plain sockets).
+ * So the edge gives an accepted socket what the option would have given it: its handle reads
+ * into the shared buffer (the handle's `useUserBuffer`, which the option calls), and the socket
+ * holds that buffer and a callback under net.Socket's private symbols for them, which its
+ * `read()` and `pause()` look at to start and stop the handle's reads. The symbols are found
+ * once, on a socket constructed with the option. Reads of data then skip net's read dispatcher
+ * too (`deliverReadsDirectly`). (Moving the handle into a second net.Socket constructed with
+ * `onread` gives the same reads, at the cost of a second socket per connection.)
+ * Where the socket or its handle are not what this expects — a TLS socket, a stand-in, another
+ * Node — the socket is left alone and its reads keep coming as 'data' events
+ * (test/integration/gateway-edge-shared-reads.test.ts fails if a Node upgrade makes that the
+ * case for plain sockets).
  */
 import { Buffer } from 'node:buffer';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { type DirectReadTarget, deliverReadsDirectly } from '../direct-reads.js';
 
-/** Every adopted socket reads into this; a read is overwritten by the next. */
+/** Every socket reading into it sees its read overwritten by the next. */
 const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 
-/** net.Socket's private fields this relies on. */
-interface SocketInternals {
-  _handle: { readStart?: unknown; useUserBuffer?: unknown } | null;
-  _server: unknown;
-  server: unknown;
+/** net.Socket's private symbols for an `onread` buffer and its callback. */
+interface ReadSymbols {
+  readonly buffer: symbol;
+  readonly callback: symbol;
 }
+
+/** Finds the symbols on a socket constructed with `onread` (undefined when not there). */
+function findReadSymbols(): ReadSymbols | undefined {
+  const buffer = Buffer.alloc(1);
+  const callback = (): boolean => true;
+  const options: SocketConstructorOpts & { onread: object } = { onread: { buffer, callback } };
+  const probe = new Socket(options);
+  const own = probe as unknown as Record<symbol, unknown>;
+  let bufferSymbol: symbol | undefined;
+  let callbackSymbol: symbol | undefined;
+  for (const s of Object.getOwnPropertySymbols(probe)) {
+    if (own[s] === buffer) bufferSymbol = s;
+    else if (own[s] === callback) callbackSymbol = s;
+  }
+  probe.destroy();
+  if (bufferSymbol === undefined || callbackSymbol === undefined) return undefined;
+  return { buffer: bufferSymbol, callback: callbackSymbol };
+}
+
+const readSymbols = findReadSymbols();
 
 /**
  * The bytes of the read being delivered: a view of the shared buffer, valid only until the
@@ -38,42 +60,35 @@ export function sharedRead(bytes: number): Buffer {
 }
 
 /**
- * Moves `socket`'s handle to a new socket whose reads go to `target` (the read's bytes are
- * `sharedRead(bytes)`; returning false stops reading, as `socket.pause()` does), and returns
- * that socket; `socket` must not be used afterwards. Returns undefined (and leaves `socket`
- * untouched) when the socket is not a plain accepted net.Socket with nothing read yet.
+ * Makes `socket`'s reads land in the shared buffer and go to `target` (the read's bytes are
+ * `sharedRead(bytes)`; returning false stops reading, as `socket.pause()` does, and
+ * `socket.resume()` starts it again). Returns false, changing nothing, when the socket is not a
+ * plain accepted net.Socket with nothing read yet.
  */
-export function adoptWithSharedReads(socket: Socket, target: DirectReadTarget): Socket | undefined {
-  if (Object.getPrototypeOf(socket) !== Socket.prototype) return undefined; // TLS, stand-ins
+export function readIntoSharedBuffer(socket: Socket, target: DirectReadTarget): boolean {
+  if (readSymbols === undefined) return false;
+  if (Object.getPrototypeOf(socket) !== Socket.prototype) return false; // TLS, stand-ins
   if (socket.destroyed || socket.readableLength > 0 || socket.listenerCount('data') > 0) {
-    return undefined;
+    return false;
   }
-  const original = socket as unknown as SocketInternals;
-  const handle = original._handle;
+  const fields = socket as unknown as Record<symbol, unknown> & {
+    _handle: { useUserBuffer?: unknown } | null;
+  };
+  const handle = fields._handle;
   if (
     handle === null ||
     typeof handle !== 'object' ||
-    typeof handle.readStart !== 'function' ||
-    typeof handle.useUserBuffer !== 'function'
+    typeof handle.useUserBuffer !== 'function' ||
+    fields[readSymbols.buffer] !== null ||
+    fields[readSymbols.callback] !== null
   ) {
-    return undefined;
+    return false;
   }
-  const options: SocketConstructorOpts & { handle: object; onread: object } = {
-    handle,
-    allowHalfOpen: socket.allowHalfOpen,
-    readable: true,
-    writable: true,
-    onread: { buffer: sharedReadBuffer, callback: (n: number) => target.onDirectRead(n) },
-  };
-  const adopted = new Socket(options);
-  deliverReadsDirectly(adopted, target);
-  const moved = adopted as unknown as SocketInternals;
-  moved.server = original.server;
-  moved._server = original._server;
-  // The original no longer owns the handle or counts as the server's connection.
-  original._server = null;
-  original._handle = null;
-  return adopted;
+  (handle.useUserBuffer as (buffer: Buffer) => void).call(handle, sharedReadBuffer);
+  fields[readSymbols.buffer] = sharedReadBuffer;
+  fields[readSymbols.callback] = (n: number): boolean => target.onDirectRead(n);
+  deliverReadsDirectly(socket, target);
+  return true;
 }
 
 /** `chunk` itself, or a copy of it when it is a view of the shared read buffer. */

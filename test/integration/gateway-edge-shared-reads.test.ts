@@ -1,9 +1,9 @@
 /**
  * The edge's shared client reads (gateway/edge/shared-reads.ts) on real loopback sockets: a
- * plain node:http server's accepted socket is adopted (this fails if a Node upgrade changes
- * the private fields it relies on), its reads arrive whole and in order, returning false stops
- * reading, the server's connection accounting follows the adopted socket, the original no
- * longer owns the connection, and TLS sockets are left as they are. The edge on top of it is
+ * plain node:http server's accepted socket reads into the shared buffer (this fails if a Node
+ * upgrade changes the private fields and symbols it relies on), its reads arrive whole and in
+ * order, returning false or pause() stops reading and resume() starts it again, the socket stays
+ * the server's connection, a socket is not switched twice, and TLS sockets are left as they are. The edge on top of it is
  * covered end to end in gateway-edge.test.ts (pipelining, fallback to Node's server, upgrades).
  */
 import { once } from 'node:events';
@@ -14,33 +14,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import t, { type Test } from 'tap';
-import { adoptWithSharedReads, ownedBytes, sharedRead } from '../../gateway/edge/shared-reads.js';
+import { ownedBytes, readIntoSharedBuffer, sharedRead } from '../../gateway/edge/shared-reads.js';
 import { eventually } from '../helpers/eventually.js';
 import { selfSignedCert } from '../helpers/self-signed.js';
 
 interface Accepted {
-  readonly original: Socket;
-  readonly adopted: Socket | undefined;
+  readonly socket: Socket;
+  /** What readIntoSharedBuffer returned. */
+  readonly shared: boolean;
   readonly reads: Buffer[];
 }
 
-/** A node:http server whose connections are adopted; `stopAfterFirst` returns false once. */
-async function adoptingServer(
+/** A node:http server whose connections read into the shared buffer; `stopAfterFirst` returns false once. */
+async function sharedReadsServer(
   t: Test,
   stopAfterFirst = false,
 ): Promise<{ server: Server; port: number; accepted: Promise<Accepted> }> {
   const server = createServer();
   server.removeAllListeners('connection');
   const accepted = new Promise<Accepted>((resolve) => {
-    server.once('connection', (original: Socket) => {
+    server.once('connection', (socket: Socket) => {
       const reads: Buffer[] = [];
-      const adopted = adoptWithSharedReads(original, {
+      const shared = readIntoSharedBuffer(socket, {
         onDirectRead(bytes: number): boolean {
           reads.push(ownedBytes(sharedRead(bytes)));
           return !(stopAfterFirst && reads.length === 1);
         },
       });
-      resolve({ original, adopted, reads });
+      resolve({ socket, shared, reads });
     });
   });
   server.listen(0, '127.0.0.1');
@@ -61,13 +62,13 @@ async function client(port: number): Promise<Socket> {
 const text = (reads: Buffer[]): string => Buffer.concat(reads).toString('latin1');
 
 t.test('reads arrive whole and in order, as owned copies', async (t) => {
-  const { port, accepted } = await adoptingServer(t);
+  const { port, accepted } = await sharedReadsServer(t);
   const c = await client(port);
   t.teardown(() => c.destroy());
-  const { adopted, reads } = await accepted;
-  t.ok(adopted, 'a plain accepted socket is adopted');
+  const { socket, shared, reads } = await accepted;
+  t.ok(shared, 'a plain accepted socket reads into the shared buffer');
   t.equal(
-    (adopted as unknown as { _handle: { onread: { name: string } } })._handle.onread.name,
+    (socket as unknown as { _handle: { onread: { name: string } } })._handle.onread.name,
     'onDirectRead',
     'its reads skip net’s dispatcher',
   );
@@ -83,45 +84,65 @@ t.test('reads arrive whole and in order, as owned copies', async (t) => {
     reads.every((r) => ownedBytes(r) === r),
     'copies are no longer views of the shared buffer',
   );
-  adopted!.write('pong');
+  socket.write('pong');
   const [answer] = (await once(c, 'data')) as [Buffer];
-  t.equal(answer.toString(), 'pong', 'the adopted socket writes to the client');
+  t.equal(answer.toString(), 'pong', 'the socket writes to the client');
   c.end();
-  await once(adopted!, 'end');
+  await once(socket, 'end');
   t.pass('the client’s FIN arrives as end');
 });
 
 t.test('returning false stops reading until resume()', async (t) => {
-  const { port, accepted } = await adoptingServer(t, true);
+  const { port, accepted } = await sharedReadsServer(t, true);
   const c = await client(port);
   t.teardown(() => c.destroy());
-  const { adopted, reads } = await accepted;
+  const { socket, reads } = await accepted;
   c.write('first');
   await eventually(() => reads.length === 1);
   c.write('second');
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(reads.length, 1, 'nothing read while stopped');
-  adopted!.resume();
+  socket.resume();
   await eventually(() => text(reads) === 'firstsecond');
   t.pass('reading resumes');
 });
 
-t.test('the server counts the adopted socket, not the original', async (t) => {
-  const { server, port, accepted } = await adoptingServer(t);
+t.test('pause() stops the handle reading and resume() starts it again', async (t) => {
+  const { port, accepted } = await sharedReadsServer(t);
   const c = await client(port);
   t.teardown(() => c.destroy());
-  const { original, adopted, reads } = await accepted;
-  original.destroy();
+  const { socket, reads } = await accepted;
+  c.write('one');
+  await eventually(() => text(reads) === 'one');
+  socket.pause();
+  c.write('two');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(text(reads), 'one', 'nothing read while paused');
+  socket.resume();
+  await eventually(() => text(reads) === 'onetwo');
+  t.pass('reading resumes');
+});
+
+t.test('the socket stays the server’s connection, and is not switched twice', async (t) => {
+  const { server, port, accepted } = await sharedReadsServer(t);
+  const c = await client(port);
+  t.teardown(() => c.destroy());
+  const { socket, reads } = await accepted;
+  t.equal(
+    readIntoSharedBuffer(socket, { onDirectRead: () => true }),
+    false,
+    'a socket already reading into the buffer is refused',
+  );
   c.write('still here');
   await eventually(() => text(reads) === 'still here');
-  t.notOk(adopted!.destroyed, 'destroying the original leaves the connection alone');
+  t.equal(text(reads), 'still here', 'its reads still go to the first target');
   let closed = false;
   server.close(() => {
     closed = true;
   });
   await new Promise((resolve) => setTimeout(resolve, 100));
-  t.notOk(closed, 'server.close() waits for the adopted connection');
-  adopted!.destroy();
+  t.notOk(closed, 'server.close() waits for the connection');
+  socket.destroy();
   await eventually(() => closed);
   t.pass('and completes once it closes');
 });
@@ -131,10 +152,10 @@ t.test('a TLS socket is left as it is', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pair = selfSignedCert(dir, 'reads.test');
   const server = createTlsServer({ cert: pair.cert, key: pair.key });
-  const outcome = new Promise<{ adopted: Socket | undefined; data: Buffer }>((resolve) => {
+  const outcome = new Promise<{ shared: boolean; data: Buffer }>((resolve) => {
     server.once('secureConnection', (socket) => {
-      const adopted = adoptWithSharedReads(socket, { onDirectRead: () => true });
-      socket.once('data', (data: Buffer) => resolve({ adopted, data }));
+      const shared = readIntoSharedBuffer(socket, { onDirectRead: () => true });
+      socket.once('data', (data: Buffer) => resolve({ shared, data }));
     });
   });
   server.listen(0, '127.0.0.1');
@@ -148,7 +169,7 @@ t.test('a TLS socket is left as it is', async (t) => {
   t.teardown(() => c.destroy());
   await once(c, 'secureConnect');
   c.write('over tls');
-  const { adopted, data } = await outcome;
-  t.equal(adopted, undefined, 'not adopted');
+  const { shared, data } = await outcome;
+  t.equal(shared, false, 'not switched');
   t.equal(data.toString(), 'over tls', 'its reads still come as data events');
 });
