@@ -3,8 +3,9 @@
  * plain node:http server's accepted socket reads into the shared buffer (this fails if a Node
  * upgrade changes the private fields and symbols it relies on), its reads arrive whole and in
  * order, returning false or pause() stops reading and resume() starts it again, the socket stays
- * the server's connection, a socket is not switched twice, and TLS sockets are left as they are. The edge on top of it is
- * covered end to end in gateway-edge.test.ts (pipelining, fallback to Node's server, upgrades).
+ * the server's connection, a socket is not switched twice, and TLS sockets are left as they
+ * are. The edge on top of it is covered end to end in gateway-edge.test.ts (pipelining,
+ * fallback to Node's server, upgrades).
  */
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,7 +26,10 @@ interface Accepted {
   readonly reads: Buffer[];
 }
 
-/** A node:http server whose connections read into the shared buffer; `stopAfterFirst` returns false once. */
+/**
+ * A node:http server whose connections read into the shared buffer; with `stopAfterFirst`
+ * the target returns false once.
+ */
 async function sharedReadsServer(
   t: Test,
   stopAfterFirst = false,
