@@ -76,6 +76,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   private awaitingReader = false;
   /** The client's address (socketAddress() form), looked up for the first request. */
   private clientAddress: string | undefined = undefined;
+  /** A plain TCP socket reading into the shared buffer (readIntoSharedBuffer). */
+  private readonly sharedReads: boolean;
 
   /** Reads of a socket that does not read into the shared buffer. */
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
@@ -101,13 +103,13 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     socket: Socket,
     private readonly owner: EdgeConnectionOwner,
   ) {
-    const shared = readIntoSharedBuffer(socket, this);
+    this.sharedReads = readIntoSharedBuffer(socket, this);
     this.socket = socket;
     this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
     this.deadline = deadlineAfter(owner.limits.keepAliveTimeoutMs);
     deadlineClock.watch(this);
-    if (!shared) socket.on('data', this.onData);
+    if (!this.sharedReads) socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('close', this.onClose);
     socket.on('end', this.onEnd);
@@ -264,16 +266,16 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   }
 
   /**
-   * The client half-closed: like Node's server, abandon what it asked for and close. With
-   * nothing left to send, the socket is closed at once (the client has sent everything, so the
-   * kernel ends the connection with a FIN, as a shutdown would) rather than through the
-   * Writable's end, shutdown and finish steps.
+   * The client half-closed: like Node's server, abandon what it asked for and close. A plain
+   * TCP socket with nothing left to send is closed at once (the client has sent everything, so
+   * the kernel ends the connection with a FIN, as a shutdown would) rather than through the
+   * Writable's end, shutdown and finish steps; a TLS socket ends, to send its close_notify.
    */
   private ended(): void {
     this.pending = undefined;
     const current = this.current;
     if (current !== undefined) current.destroy();
-    else if (this.writer.unsent === 0) this.socket.destroy();
+    else if (this.sharedReads && this.writer.unsent === 0) this.socket.destroy();
     else this.socket.end();
   }
 
