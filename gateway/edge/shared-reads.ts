@@ -79,15 +79,16 @@ export function readIntoSharedBuffer(socket: Socket, target: DirectReadTarget): 
     handle === null ||
     typeof handle !== 'object' ||
     typeof handle.useUserBuffer !== 'function' ||
-    fields[readSymbols.buffer] !== null ||
-    fields[readSymbols.callback] !== null
+    fields[readSymbols.buffer] !== null
   ) {
     return false;
   }
   (handle.useUserBuffer as (buffer: Buffer) => void).call(handle, sharedReadBuffer);
   fields[readSymbols.buffer] = sharedReadBuffer;
-  fields[readSymbols.callback] = (n: number): boolean => target.onDirectRead(n);
-  deliverReadsDirectly(socket, target);
+  // Net's dispatcher calls the callback only where reads do not skip it.
+  if (!deliverReadsDirectly(socket, target)) {
+    fields[readSymbols.callback] = (n: number): boolean => target.onDirectRead(n);
+  }
   return true;
 }
 
