@@ -326,6 +326,7 @@ export function passedResponseLines(
   head: ResponseHead,
   replaced: readonly string[] | undefined,
 ): string {
+  if (replaced === undefined && head.passedLines !== undefined) return head.passedLines;
   const { text, names, starts } = head;
   const listed = names.includes('connection')
     ? connectionListed(head.get('connection'))
@@ -344,6 +345,7 @@ export function passedResponseLines(
     }
   }
   if (run >= 0) out += text.slice(run, starts[names.length]);
+  if (replaced === undefined) head.passedLines = out;
   return out;
 }
 

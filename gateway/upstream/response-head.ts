@@ -10,6 +10,8 @@ import { fieldValueAt } from '../http-syntax.js';
 
 export class ResponseHead {
   private fields: Record<string, string | string[]> | undefined = undefined;
+  /** passedResponseLines' result with nothing replaced, once cut (a head may be read again). */
+  passedLines: string | undefined = undefined;
 
   constructor(
     readonly status: number,

@@ -44,10 +44,33 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  * what a client write takes, so no Buffer is cut out, copied and converted for it.
  */
 const TEXT_READ_MAX = 16_384;
+/**
+ * A final response head read as text in a read of at most this many characters is remembered
+ * (RepeatedHead); the read's text is what the remembered head holds on to.
+ */
+const REPEAT_READ_MAX = 2048;
 const MAX_CHUNK_LINE = 1024;
 const MAX_TRAILER_BYTES = 16_384;
 /** Chunk extensions are passed over, but may not hold control characters either. */
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
+
+/**
+ * The last final head a parser read, with what was read from it. An upstream answers the same
+ * kind of request with the same head, byte for byte, until its Date line turns over; a head
+ * that starts the next read with the same bytes is the same head, so its parse is taken over
+ * whole: the lines are checked, the names and framing fields read, and the passed lines cut
+ * once (ResponseHead memoizes them). Only the request's method differs, and the framing is
+ * applied to it again.
+ */
+interface RepeatedHead {
+  /** The head's text up to and including the empty line. */
+  readonly text: string;
+  readonly head: ResponseHead;
+  readonly te: string | string[] | undefined;
+  readonly cl: string | string[] | undefined;
+  /** What Connection and the HTTP version allow (the framing may still close). */
+  readonly keepAlive: boolean;
+}
 
 enum State {
   /** Waiting for (more of) a response head. */
@@ -80,6 +103,7 @@ export class ResponseParser {
   /** The current read from `readTextAt` to its end as latin1 text, when read as text. */
   private readText: string | undefined = undefined;
   private readTextAt = 0;
+  private repeated: RepeatedHead | undefined = undefined;
 
   constructor(
     private readonly listener: ResponseListener,
@@ -238,6 +262,14 @@ export class ResponseParser {
       scanned === 0 && buf.length - at <= TEXT_READ_MAX ? buf.toString('latin1', at) : undefined;
     this.readText = read;
     this.readTextAt = at;
+    const repeated = this.repeated;
+    if (read !== undefined && repeated !== undefined) {
+      const n = repeated.text.length;
+      if (read.length >= n && read.slice(0, n) === repeated.text) {
+        this.headRead(repeated.head, repeated.te, repeated.cl, repeated.keepAlive);
+        return at + n;
+      }
+    }
     let end: number;
     if (read !== undefined) {
       const found = read.indexOf('\r\n\r\n');
@@ -297,13 +329,28 @@ export class ResponseParser {
     }
     starts.push(length);
     const http10 = text.charCodeAt(7) === 48;
-    this.keepAlive = connectionKeepsAlive(connection, http10);
-    this.frame(status, te, cl);
     // Transfer-Encoding in an HTTP/1.0 message: faulty framing, never reuse (RFC 9112 §6.1).
-    if (http10 && te !== undefined) this.keepAlive = false;
-    this.listener.onHead(new ResponseHead(status, text, names, starts));
-    if (this.state === State.Done) this.listener.onComplete(this.keepAlive);
+    const keepAlive = connectionKeepsAlive(connection, http10) && !(http10 && te !== undefined);
+    const head = new ResponseHead(status, text, names, starts);
+    const repeatable = read !== undefined && read.length <= REPEAT_READ_MAX;
+    // Remembered only once the framing fields passed (headRead throws on bad ones).
+    this.repeated = undefined;
+    this.headRead(head, te, cl, keepAlive);
+    if (repeatable) this.repeated = { text: read.slice(0, next - at), head, te, cl, keepAlive };
     return next;
+  }
+
+  /** A final head was read: frames its body and reports it. */
+  private headRead(
+    head: ResponseHead,
+    te: string | string[] | undefined,
+    cl: string | string[] | undefined,
+    keepAlive: boolean,
+  ): void {
+    this.keepAlive = keepAlive;
+    this.frame(head.status, te, cl);
+    this.listener.onHead(head);
+    if (this.state === State.Done) this.listener.onComplete(this.keepAlive);
   }
 
   private frame(

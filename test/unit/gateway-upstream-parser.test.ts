@@ -823,3 +823,96 @@ t.test('a head read together with its body keeps to its own lines', async (t) =>
   }
   t.same(bodies, [`text ${body}`, `bytes ${body}`]);
 });
+
+/**
+ * Feeds each response as one read to a single parser, as a keep-alive connection does (a
+ * repeated head is taken over from the parser's last one), and reports each response apart.
+ */
+function runSequence(sequence: readonly { method: string; bytes: Buffer; finish: boolean }[]) {
+  let current: Parsed;
+  let chunks: Buffer[] = [];
+  const passed: string[] = [];
+  const parser = new ResponseParser({
+    onHead: (head) => {
+      current.heads.push({ status: head.status, headers: { ...head.headers } });
+      passed.push(passedResponseLines(head, undefined));
+    },
+    onBody: (chunk) => chunks.push(Buffer.from(chunk)),
+    onBodyText: (text) => chunks.push(Buffer.from(text, 'latin1')),
+    onComplete: (keepAlive) => current.completions.push(keepAlive),
+  });
+  const results: Parsed[] = [];
+  for (const { method, bytes, finish } of sequence) {
+    current = { heads: [], body: Buffer.alloc(0), completions: [], error: undefined };
+    chunks = [];
+    parser.expect(method);
+    parser.execute(bytes);
+    if (finish) parser.finish();
+    current.body = Buffer.concat(chunks);
+    results.push(current);
+  }
+  return { results, passed };
+}
+
+t.test(
+  'property: a connection repeating heads parses each response as a fresh parser does',
+  async (t) => {
+    fc.assert(
+      fc.property(
+        fc.array(response, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.tuple(fc.nat(), fc.constantFrom('GET', 'HEAD', 'POST')), {
+          minLength: 2,
+          maxLength: 8,
+        }),
+        (pool, picks) => {
+          // Responses come back in any order, each serialized for its request's method.
+          const sequence = picks.map(([i, method]) => {
+            const r = pool[i % pool.length]!;
+            return { method, bytes: serialize({ ...r, method }), finish: r.framing === 'close' };
+          });
+          const { results, passed } = runSequence(sequence);
+          let heads = 0;
+          sequence.forEach((s, i) => {
+            const fresh = run(s.method, [s.bytes], { finish: s.finish });
+            equal(fresh.error, undefined);
+            deepStrictEqual(results[i], fresh);
+            heads += fresh.heads.length;
+          });
+          equal(passed.length, heads);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    t.pass('300 sequences');
+  },
+);
+
+t.test('a repeated head is recognised by its bytes only', async (t) => {
+  const head =
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: Sat, 28 Nov 2026 18:00:00 GMT\r\n\r\n';
+  const later = head.replace('18:00:00', '18:00:01');
+  const { results, passed } = runSequence([
+    { method: 'GET', bytes: Buffer.from(`${head}hello`), finish: false },
+    { method: 'HEAD', bytes: Buffer.from(head), finish: false },
+    { method: 'GET', bytes: Buffer.from(`${head}world`), finish: false },
+    { method: 'GET', bytes: Buffer.from(`${later}again`), finish: false },
+    // The same first line and fields, then one more: not the remembered head.
+    {
+      method: 'GET',
+      bytes: Buffer.from(`${head.slice(0, -2)}Connection: close\r\n\r\nclose`),
+      finish: false,
+    },
+  ]);
+  t.same(
+    results.map((r) => [r.body.toString(), r.completions]),
+    [
+      ['hello', [true]],
+      ['', [true]],
+      ['world', [true]],
+      ['again', [true]],
+      ['close', [false]],
+    ],
+  );
+  t.equal(passed[3], 'Content-Length: 5\r\nDate: Sat, 28 Nov 2026 18:00:01 GMT\r\n');
+  t.equal(passed[4], 'Content-Length: 5\r\nDate: Sat, 28 Nov 2026 18:00:00 GMT\r\n');
+});
