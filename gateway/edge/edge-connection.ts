@@ -28,7 +28,7 @@ import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
-import { FALLBACK, INCOMPLETE, readRequestHead } from './request-head.js';
+import { FALLBACK, INCOMPLETE, type RequestHead, readRequestHead } from './request-head.js';
 import { ownedBytes, readIntoSharedBuffer, sharedRead } from './shared-reads.js';
 
 export interface EdgeLimits {
@@ -78,6 +78,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   private clientAddress: string | undefined = undefined;
   /** A plain TCP socket reading into the shared buffer (readIntoSharedBuffer). */
   private readonly sharedReads: boolean;
+  /** The last request head served, which the next one may repeat (readRequestHead). */
+  private lastHead: RequestHead | undefined = undefined;
 
   /** Reads of a socket that does not read into the shared buffer. */
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
@@ -192,7 +194,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     const buf = this.pending;
     if (buf === undefined) return;
     const limits = this.owner.limits;
-    const head = readRequestHead(buf, limits.maxHeaderBytes);
+    const head = readRequestHead(buf, limits.maxHeaderBytes, this.lastHead);
     if (head === INCOMPLETE) {
       if (!this.readingHead) {
         // From the head's first bytes, the whole head has the headers timeout to arrive.
@@ -206,6 +208,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
       return;
     }
     this.readingHead = false;
+    this.lastHead = head;
     this.deadline = 0;
     this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
     const socket = this.socket;

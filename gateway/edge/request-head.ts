@@ -29,6 +29,11 @@ export interface RequestHead {
   readonly keepAlive: boolean;
   /** Bytes the head took, CRLFCRLF included. */
   readonly length: number;
+  /**
+   * The head's text, CRLFCRLF included, when it came in a read short enough to be remembered
+   * (REPEAT_READ_MAX): the next head of the connection may be the same.
+   */
+  readonly text: string | undefined;
 }
 
 /** Not a whole head yet. */
@@ -45,6 +50,11 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  * them is found and read in that text; a longer one is searched for in the bytes.
  */
 const TEXT_SCAN_MAX = 4096;
+/**
+ * A head read as text in a read of at most this many characters keeps its text, so that the
+ * connection's next head can be recognised as the same (the read's text is what it holds on to).
+ */
+const REPEAT_READ_MAX = 2048;
 
 /**
  * The subset's character rules for a whole head, each line ending in CRLF, up to the empty line
@@ -65,16 +75,30 @@ function hasBareLf(buf: Buffer): boolean {
   return false;
 }
 
+/** Whether `text` starts with the whole of `head`. */
+function isRepeat(text: string, head: string | undefined): boolean {
+  // A flat compare of one slice: startsWith goes one character at a time.
+  return head !== undefined && text.length >= head.length && text.slice(0, head.length) === head;
+}
+
 /**
  * Reads one request head from the start of `buf`. `maxBytes` bounds the head: a larger one
- * (complete or not) is left to Node's server, which answers 431.
+ * (complete or not) is left to Node's server, which answers 431. A client sends the same head
+ * again and again on a connection (the same page's assets, a poller, a load generator): when
+ * `buf` starts with the bytes of `previous` (the connection's last head), that head is
+ * returned as it is, and nothing is checked or read twice. (Heads are never changed once read.)
  */
-export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
+export function readRequestHead(
+  buf: Buffer,
+  maxBytes: number,
+  previous?: RequestHead,
+): HeadResult {
   // The head's lines run from 0 to `end` in `text` (the last line's CRLF included), and the
   // empty line follows. A head within the scanned bytes is read in their text as it is, with
   // whatever came after the head: a slice of it would be a string V8 unwraps on every
   // character read.
   let text = buf.toString('latin1', 0, Math.min(buf.length, TEXT_SCAN_MAX));
+  if (previous !== undefined && isRepeat(text, previous.text)) return previous;
   let end = text.indexOf('\r\n\r\n');
   if (end < 0) {
     const later = buf.length > TEXT_SCAN_MAX ? buf.indexOf(HEAD_END, TEXT_SCAN_MAX - 3) : -1;
@@ -129,5 +153,6 @@ export function readRequestHead(buf: Buffer, maxBytes: number): HeadResult {
     rawHeaders.push(name, value);
   }
   if (headers.host === undefined) return FALLBACK;
-  return { method, url, rawHeaders, headers, keepAlive, length };
+  const kept = buf.length <= REPEAT_READ_MAX ? text.slice(0, length) : undefined;
+  return { method, url, rawHeaders, headers, keepAlive, length, text: kept };
 }

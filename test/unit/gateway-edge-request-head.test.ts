@@ -38,7 +38,7 @@ function plain(r: ReturnType<typeof readRequestHead>): unknown {
 interface Valid {
   name: string;
   head: string;
-  expect: Omit<RequestHead, 'length'>;
+  expect: Omit<RequestHead, 'length' | 'text'>;
 }
 
 const valid: Valid[] = [
@@ -332,7 +332,7 @@ const subsetHead = fc.record({
 });
 type SubsetHead = typeof subsetHead extends fc.Arbitrary<infer R> ? R : never;
 
-function build(h: SubsetHead): { text: string; expect: Omit<RequestHead, 'length'> } {
+function build(h: SubsetHead): { text: string; expect: Omit<RequestHead, 'length' | 'text'> } {
   const pairs: [string, string][] = [...h.headers];
   pairs.splice(h.hostAt % (pairs.length + 1), 0, ['Host', h.host]);
   if (h.connection !== undefined) pairs.push(['Connection', h.connection]);
@@ -406,4 +406,44 @@ t.test('property: arbitrary bytes never throw', async (t) => {
     { numRuns: 2000 },
   );
   t.pass('2000 runs');
+});
+
+t.test('a head that repeats the previous one is that head', async (t) => {
+  const text = `GET /a HTTP/1.1\r\n${H}Accept: */*\r\n\r\n`;
+  const first = read(text);
+  if (typeof first === 'number') throw new Error('not read');
+  t.equal(first.text, text, 'the head keeps its text');
+  t.equal(readRequestHead(Buffer.from(`${text}GET`, 'latin1'), MAX, first), first, 'same bytes');
+  const other = readRequestHead(Buffer.from(text.replace('/a', '/b'), 'latin1'), MAX, first);
+  t.same(plain(other), plain(read(text.replace('/a', '/b'))), 'another target');
+  const more = `GET /a HTTP/1.1\r\n${H}Accept: */*\r\nConnection: close\r\n\r\n`;
+  const longer = readRequestHead(Buffer.from(more, 'latin1'), MAX, first);
+  t.same(plain(longer), plain(read(more)), 'the same lines and one more');
+  t.equal(readRequestHead(Buffer.from(text.slice(0, -1), 'latin1'), MAX, first), INCOMPLETE);
+  const big = read(Buffer.concat([Buffer.from(text, 'latin1'), Buffer.alloc(3000, 65)]));
+  t.equal(typeof big === 'number' ? 'none' : big.text, undefined, 'a long read is not kept');
+});
+
+t.test('property: a connection repeating heads reads each as a fresh reader does', async (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(subsetHead, { minLength: 1, maxLength: 3 }),
+      fc.array(fc.tuple(fc.nat(), fc.uint8Array({ maxLength: 40 })), {
+        minLength: 2,
+        maxLength: 8,
+      }),
+      (pool, picks) => {
+        let previous: RequestHead | undefined;
+        for (const [i, tail] of picks) {
+          const head = Buffer.from(build(pool[i % pool.length]!).text, 'latin1');
+          const buf = Buffer.concat([head, tail]);
+          const r = readRequestHead(buf, MAX, previous);
+          deepStrictEqual(plain(r), plain(read(buf)));
+          if (typeof r !== 'number') previous = r;
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
+  t.pass('500 runs');
 });
