@@ -79,6 +79,8 @@ export class UpstreamConnection
   private completed = false;
   private keepAlive = true;
   private idleMs: number;
+  /** The last head whose Keep-Alive hint was applied (a repeated head is the same object). */
+  private hintedHead: ResponseHead | undefined = undefined;
   private served = 0;
   private gone = false;
   /** The exchange paused reading (backpressure from its client). */
@@ -221,10 +223,13 @@ export class UpstreamConnection
   // ResponseListener
 
   onHead(head: ResponseHead): void {
-    const hint = keepAliveHintMs(head.get('keep-alive'));
-    // The upstream says how long it keeps an idle connection: stay a second inside that.
-    if (hint !== undefined) {
-      this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
+    if (head !== this.hintedHead) {
+      this.hintedHead = head;
+      const hint = keepAliveHintMs(head.get('keep-alive'));
+      // The upstream says how long it keeps an idle connection: stay a second inside that.
+      if (hint !== undefined) {
+        this.idleMs = Math.max(0, Math.min(this.settings.idleTimeoutMaxMs, hint - 1000));
+      }
     }
     this.deadline = deadlineAfter(this.settings.bodyTimeoutMs);
     this.handler?.onResponseStart(this, head);
