@@ -86,13 +86,9 @@ function isRepeat(text: string, head: string | undefined): boolean {
  * (complete or not) is left to Node's server, which answers 431. A client sends the same head
  * again and again on a connection (the same page's assets, a poller, a load generator): when
  * `buf` starts with the bytes of `previous` (the connection's last head), that head is
- * returned as it is, and nothing is checked or read twice. (Heads are never changed once read.)
+ * returned as it is, and nothing is checked or read twice. Heads are never changed once read.
  */
-export function readRequestHead(
-  buf: Buffer,
-  maxBytes: number,
-  previous?: RequestHead,
-): HeadResult {
+export function readRequestHead(buf: Buffer, maxBytes: number, previous?: RequestHead): HeadResult {
   // The head's lines run from 0 to `end` in `text` (the last line's CRLF included), and the
   // empty line follows. A head within the scanned bytes is read in their text as it is, with
   // whatever came after the head: a slice of it would be a string V8 unwraps on every
