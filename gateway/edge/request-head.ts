@@ -16,7 +16,7 @@
 
 import { Buffer } from 'node:buffer';
 import { commonHeaderName, headerFields } from '../header-names.js';
-import { fieldValueAt } from '../http-syntax.js';
+import { fieldValueAt, startsWithWhole } from '../http-syntax.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -75,12 +75,6 @@ function hasBareLf(buf: Buffer): boolean {
   return false;
 }
 
-/** Whether `text` starts with the whole of `head`. */
-function isRepeat(text: string, head: string | undefined): boolean {
-  // A flat compare of one slice: startsWith goes one character at a time.
-  return head !== undefined && text.length >= head.length && text.slice(0, head.length) === head;
-}
-
 /**
  * Reads one request head from the start of `buf`. `maxBytes` bounds the head: a larger one
  * (complete or not) is left to Node's server, which answers 431. A client sends the same head
@@ -94,7 +88,7 @@ export function readRequestHead(buf: Buffer, maxBytes: number, previous?: Reques
   // whatever came after the head: a slice of it would be a string V8 unwraps on every
   // character read.
   let text = buf.toString('latin1', 0, Math.min(buf.length, TEXT_SCAN_MAX));
-  if (previous !== undefined && isRepeat(text, previous.text)) return previous;
+  if (previous?.text !== undefined && startsWithWhole(text, previous.text)) return previous;
   let end = text.indexOf('\r\n\r\n');
   if (end < 0) {
     const later = buf.length > TEXT_SCAN_MAX ? buf.indexOf(HEAD_END, TEXT_SCAN_MAX - 3) : -1;

@@ -16,7 +16,7 @@
 
 import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
-import { fieldValueAt, TOKEN_CHAR } from '../http-syntax.js';
+import { fieldValueAt, startsWithWhole, TOKEN_CHAR } from '../http-syntax.js';
 import { ResponseHead } from './response-head.js';
 
 export interface ResponseListener {
@@ -56,11 +56,10 @@ const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 
 /**
  * The last final head a parser read, with what was read from it. An upstream answers the same
- * kind of request with the same head, byte for byte, until its Date line turns over; a head
- * that starts the next read with the same bytes is the same head, so its parse is taken over
- * whole: the lines are checked, the names and framing fields read, and the passed lines cut
- * once (ResponseHead memoizes them). Only the request's method differs, and the framing is
- * applied to it again.
+ * kind of request with the same head, byte for byte, until its Date line turns over; a read
+ * that starts with the same bytes holds the same head, so that head's parse (its lines checked,
+ * its names and framing fields read, its passed lines cut, which ResponseHead memoizes) is
+ * taken over whole. Only the request's method may differ, so the framing is applied again.
  */
 interface RepeatedHead {
   /** The head's text up to and including the empty line. */
@@ -263,12 +262,9 @@ export class ResponseParser {
     this.readText = read;
     this.readTextAt = at;
     const repeated = this.repeated;
-    if (read !== undefined && repeated !== undefined) {
-      const n = repeated.text.length;
-      if (read.length >= n && read.slice(0, n) === repeated.text) {
-        this.headRead(repeated.head, repeated.te, repeated.cl, repeated.keepAlive);
-        return at + n;
-      }
+    if (read !== undefined && repeated !== undefined && startsWithWhole(read, repeated.text)) {
+      this.headRead(repeated.head, repeated.te, repeated.cl, repeated.keepAlive);
+      return at + repeated.text.length;
     }
     let end: number;
     if (read !== undefined) {
