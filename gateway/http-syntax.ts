@@ -46,6 +46,13 @@ export function fieldValueAt(text: string, from: number, to: number): string {
 }
 
 /**
+ * The longest read (in characters) whose head a parser remembers, to recognise the next head
+ * of its connection as the same (startsWithWhole): the remembered head holds on to that read's
+ * text, so this bounds what each connection keeps.
+ */
+export const REPEAT_READ_MAX = 2048;
+
+/**
  * Whether `text` starts with the whole of `head`: one slice compared flat (`startsWith` goes one
  * character at a time, slower than parsing a short head again).
  */

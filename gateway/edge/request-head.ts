@@ -16,7 +16,7 @@
 
 import { Buffer } from 'node:buffer';
 import { commonHeaderName, headerFields } from '../header-names.js';
-import { fieldValueAt, startsWithWhole } from '../http-syntax.js';
+import { fieldValueAt, REPEAT_READ_MAX, startsWithWhole } from '../http-syntax.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -50,11 +50,6 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  * them is found and read in that text; a longer one is searched for in the bytes.
  */
 const TEXT_SCAN_MAX = 4096;
-/**
- * A head read as text in a read of at most this many characters keeps its text, so that the
- * connection's next head can be recognised as the same (the read's text is what it holds on to).
- */
-const REPEAT_READ_MAX = 2048;
 
 /**
  * The subset's character rules for a whole head, each line ending in CRLF, up to the empty line

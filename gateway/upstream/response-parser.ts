@@ -16,7 +16,7 @@
 
 import { Buffer } from 'node:buffer';
 import { commonHeaderName } from '../header-names.js';
-import { fieldValueAt, startsWithWhole, TOKEN_CHAR } from '../http-syntax.js';
+import { fieldValueAt, REPEAT_READ_MAX, startsWithWhole, TOKEN_CHAR } from '../http-syntax.js';
 import { ResponseHead } from './response-head.js';
 
 export interface ResponseListener {
@@ -44,11 +44,6 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  * what a client write takes, so no Buffer is cut out, copied and converted for it.
  */
 const TEXT_READ_MAX = 16_384;
-/**
- * A final response head read as text in a read of at most this many characters is remembered
- * (RepeatedHead); the read's text is what the remembered head holds on to.
- */
-const REPEAT_READ_MAX = 2048;
 const MAX_CHUNK_LINE = 1024;
 const MAX_TRAILER_BYTES = 16_384;
 /** Chunk extensions are passed over, but may not hold control characters either. */
