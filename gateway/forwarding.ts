@@ -14,7 +14,7 @@
  *
  * Header lists are flat `[name, value, name, value…]` arrays (the `rawHeaders` form), built
  * in one pass from the incoming raw headers; the proxy's upstream requests take the same
- * fields as ready field lines (upstreamRequestLines).
+ * fields as ready field lines (forwardedFieldLines).
  */
 import { isIP } from 'node:net';
 import { type FieldLines, FieldLinesBuilder } from './upstream/field-lines.js';
@@ -174,18 +174,26 @@ function lastValue(v: string | string[] | undefined): string | undefined {
   return t === '' ? undefined : t;
 }
 
-/** What the gateway sets on the upstream request in place of the client's copies. */
-export interface ForwardedValues {
+/**
+ * What the gateway sets on the upstream request in place of the client's copies, but for the
+ * request id and trace: the same for every request that repeats a head on one connection.
+ */
+export interface ForwardedContext {
   /** The trusted chain, client first (trustedChain()). */
   readonly chain: readonly string[];
   readonly trustedHops: number;
   /** Whether the client connection is TLS. */
   readonly encrypted: boolean;
-  readonly requestId: string;
-  readonly traceparent: string;
+  /** The tracestate passed on with a continued trace (boundedTracestate()), if any. */
   readonly tracestate: string | undefined;
   /** Keep Upgrade/Connection: upgrade (websocket handshakes). */
   readonly upgrade: boolean;
+}
+
+/** All the gateway sets on the upstream request in place of the client's copies. */
+export interface ForwardedValues extends ForwardedContext {
+  readonly requestId: string;
+  readonly traceparent: string;
 }
 
 const TOKEN_PROTO = /^(https?|wss?)$/;
@@ -208,7 +216,7 @@ interface ForwardingFields {
 
 function forwardingFields(
   headers: Readonly<Record<string, string | string[] | undefined>>,
-  v: ForwardedValues,
+  v: ForwardedContext,
 ): ForwardingFields {
   const trusted = v.trustedHops > 0;
   let proto = v.encrypted ? 'https' : 'http';
@@ -241,45 +249,36 @@ export function upstreamRequestHeaders(
   }
   if (v.upgrade) out.push('connection', 'upgrade');
   const f = forwardingFields(headers, v);
-  out.push(
-    'x-forwarded-for',
-    f.xff,
-    'x-forwarded-proto',
-    f.proto,
-    'forwarded',
-    f.forwarded,
-    'x-request-id',
-    v.requestId,
-    'traceparent',
-    v.traceparent,
-  );
+  out.push('x-forwarded-for', f.xff, 'x-forwarded-proto', f.proto, 'forwarded', f.forwarded);
   if (f.host !== '') out.push('x-forwarded-host', f.host);
   if (v.tracestate !== undefined) out.push('tracestate', v.tracestate);
+  out.push('x-request-id', v.requestId, 'traceparent', v.traceparent);
   return out;
 }
 
 /**
- * The same headers as upstreamRequestHeaders, rendered as the request's field lines in one
- * string (no list is built and walked again to write them), with what the upstream client
- * needs to know of them.
+ * The same headers as upstreamRequestHeaders but for the last two, x-request-id and traceparent
+ * (trace.ts traceLines), rendered as the request's field lines in one string (no list is built
+ * and walked again to write them), with what the upstream client needs to know of them. They
+ * depend on the head and `c` alone, so a repeated head's may be kept (upstream-lines.ts).
  */
-export function upstreamRequestLines(
+export function forwardedFieldLines(
   raw: readonly string[],
   headers: Readonly<Record<string, string | string[] | undefined>>,
-  v: ForwardedValues,
+  c: ForwardedContext,
 ): FieldLines {
   const listed = connectionListed(headers.connection);
   const lines = new FieldLinesBuilder();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (passesUpstream(name, listed, v.upgrade)) lines.add(name, raw[i + 1]!);
+    if (passesUpstream(name, listed, c.upgrade)) lines.add(name, raw[i + 1]!);
   }
   // The gateway's own fields are neither Host nor Content-Length: appended as one text.
-  let text = v.upgrade ? 'connection: upgrade\r\n' : '';
-  const f = forwardingFields(headers, v);
-  text += `x-forwarded-for: ${f.xff}\r\nx-forwarded-proto: ${f.proto}\r\nforwarded: ${f.forwarded}\r\nx-request-id: ${v.requestId}\r\ntraceparent: ${v.traceparent}\r\n`;
+  let text = c.upgrade ? 'connection: upgrade\r\n' : '';
+  const f = forwardingFields(headers, c);
+  text += `x-forwarded-for: ${f.xff}\r\nx-forwarded-proto: ${f.proto}\r\nforwarded: ${f.forwarded}\r\n`;
   if (f.host !== '') text += `x-forwarded-host: ${f.host}\r\n`;
-  if (v.tracestate !== undefined) text += `tracestate: ${v.tracestate}\r\n`;
+  if (c.tracestate !== undefined) text += `tracestate: ${c.tracestate}\r\n`;
   lines.text += text;
   return lines;
 }

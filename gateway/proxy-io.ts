@@ -17,6 +17,12 @@ export interface ProxyRequest {
   readonly socket: { readonly remoteAddress?: string | undefined };
   /** The socket's peer address in socketAddress() form, when the connection keeps it. */
   readonly clientAddress?: string | undefined;
+  /**
+   * True when `rawHeaders` and `headers` are the same objects, never changed, for every request
+   * that repeats this head on its connection (the edge's repeated heads): what is derived from
+   * them and the connection alone may be kept under them.
+   */
+  readonly sharedHead?: boolean | undefined;
 }
 
 /** The body stream of a request, or undefined for a request that cannot have one (the edge's). */

@@ -22,11 +22,10 @@ import type { Instance } from '../protocol/index.js';
 import type { Logger } from '../transport/logger.js';
 import {
   appendResponseHeaders,
-  type ForwardedValues,
+  forwardedFieldLines,
   passedResponseLines,
   socketAddress,
   trustedChain,
-  upstreamRequestLines,
 } from './forwarding.js';
 import { type GatewayMetrics, statusClassIndex } from './gateway-metrics.js';
 import { hostKey } from './host.js';
@@ -46,9 +45,13 @@ import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-r
 import {
   boundedTracestate,
   continueTraceparent,
+  isValidRequestId,
   isValidTraceparent,
+  newTraceLines,
   newTraceparent,
-  requestIdFor,
+  traceLines,
+  traceLinesRequestId,
+  traceLinesRequestIdLine,
 } from './trace.js';
 import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js';
 import type { FieldLines } from './upstream/field-lines.js';
@@ -58,6 +61,7 @@ import {
   UpstreamErrorCode,
   type UpstreamHandler,
 } from './upstream/types.js';
+import { keepForwardedLines, keptForwardedLines } from './upstream-lines.js';
 
 /** What every exchange shares (one per gateway). */
 export interface ProxyEnvironment {
@@ -133,6 +137,13 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private extraHeaders: Record<string, string> | undefined = undefined;
   private rt: RouteRuntime | undefined = undefined;
   private chain: string[] | undefined = undefined;
+  /** The client connection's peer address (socketAddress() form). */
+  private socketIp = '';
+  /**
+   * A request id the gateway made, with a new trace, as the upstream request's field lines
+   * (newTraceLines); undefined when the client sent a valid id.
+   */
+  private newTrace: string | undefined = undefined;
   private upstreamLines: FieldLines | undefined = undefined;
   private body: Buffer | AsyncGenerator<Buffer> | null = null;
   private replayable = true;
@@ -170,7 +181,13 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     res.owner = this;
     res.on('close', onResponseClose);
     const headers = req.headers;
-    this.requestId = requestIdFor(headers['x-request-id']);
+    const incomingId = headers['x-request-id'];
+    if (typeof incomingId === 'string' && isValidRequestId(incomingId)) {
+      this.requestId = incomingId;
+    } else {
+      this.newTrace = newTraceLines();
+      this.requestId = traceLinesRequestId(this.newTrace);
+    }
     const target = normalizeTarget(req.url ?? '');
     if (isPathRejection(target)) {
       env.metrics.refused.inc({ reason: target.reason });
@@ -192,6 +209,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.hit = hit;
     this.rt = this.tables.runtime(hit.route);
     const socketIp = req.clientAddress ?? socketAddress(req.socket.remoteAddress);
+    this.socketIp = socketIp;
     if (env.trustedHops > 0) {
       this.chain = trustedChain(headers['x-forwarded-for'], socketIp, env.trustedHops);
       this.clientIp = this.chain[0]!;
@@ -367,16 +385,34 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const headers = req.headers;
     const incoming = headers.traceparent;
     const continued = typeof incoming === 'string' && isValidTraceparent(incoming);
-    const values: ForwardedValues = {
+    const trace = continued
+      ? traceLines(this.requestId, continueTraceparent(incoming))
+      : (this.newTrace ?? traceLines(this.requestId, newTraceparent()));
+    const fixed = this.forwardedLines(continued);
+    return { text: fixed.text + trace, hasHost: fixed.hasHost, contentLength: fixed.contentLength };
+  }
+
+  /** The upstream request's field lines but the id and trace: kept for a repeated head. */
+  private forwardedLines(continued: boolean): FieldLines {
+    const req = this.req;
+    const trustedHops = this.env.trustedHops;
+    const encrypted = isEncrypted(req);
+    const shared = req.sharedHead === true;
+    if (shared) {
+      const kept = keptForwardedLines(req.rawHeaders, this.socketIp, trustedHops, encrypted);
+      if (kept !== undefined) return kept;
+    }
+    const headers = req.headers;
+    const lines = forwardedFieldLines(req.rawHeaders, headers, {
       chain: this.chain ?? [this.clientIp],
-      trustedHops: this.env.trustedHops,
-      encrypted: isEncrypted(req),
-      requestId: this.requestId,
-      traceparent: continued ? continueTraceparent(incoming) : newTraceparent(),
+      trustedHops,
+      encrypted,
       tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
       upgrade: false,
-    };
-    return upstreamRequestLines(req.rawHeaders, headers, values);
+    });
+    return shared
+      ? keepForwardedLines(req.rawHeaders, this.socketIp, trustedHops, encrypted, lines)
+      : lines;
   }
 
   /** Whether a failed attempt may be tried again (and takes the retry from the budget). */
@@ -534,7 +570,10 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     if (add !== undefined) {
       for (let j = 0; j < add.length; j += 2) lines += `${add[j]!}: ${add[j + 1]!}\r\n`;
     }
-    lines += `x-request-id: ${this.requestId}\r\n`;
+    lines +=
+      this.newTrace !== undefined
+        ? traceLinesRequestIdLine(this.newTrace)
+        : `x-request-id: ${this.requestId}\r\n`;
     if (this.env.closing) res.shouldKeepAlive = false;
     const date = head.has('date') || replaced?.includes('date') === true;
     res.writeHeadLines(head.status, lines, head.has('content-length'), date);

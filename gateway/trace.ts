@@ -44,11 +44,16 @@ export function isValidRequestId(id: string): boolean {
 const POOL = Buffer.allocUnsafe(16_384);
 let poolOffset = POOL.length;
 
-function randomHex(bytes: number): string {
+/** Refills the random pool when fewer than `bytes` are left in it. */
+function reserveRandom(bytes: number): void {
   if (poolOffset + bytes > POOL.length) {
     randomFillSync(POOL);
     poolOffset = 0;
   }
+}
+
+function randomHex(bytes: number): string {
+  reserveRandom(bytes);
   const s = POOL.toString('hex', poolOffset, poolOffset + bytes);
   poolOffset += bytes;
   return s;
@@ -58,26 +63,80 @@ const HEX = Buffer.from('0123456789abcdef');
 const UUID_TEXT = Buffer.alloc(36);
 
 /**
+ * Writes a random (version 4) UUID as text into `target` at `at`, from the 16 pool bytes at
+ * `from`.
+ */
+function writeUuid(target: Buffer, at: number, from: number): void {
+  for (let i = 0; i < 16; i++) {
+    let b = POOL[from + i]!;
+    if (i === 6)
+      b = (b & 0x0f) | 0x40; // version 4
+    else if (i === 8) b = (b & 0x3f) | 0x80; // RFC 9562 variant
+    target[at++] = HEX[b >> 4]!;
+    target[at++] = HEX[b & 15]!;
+    if (i === 3 || i === 5 || i === 7 || i === 9) target[at++] = 45; // 8-4-4-4-12
+  }
+}
+
+/** Writes `n` pool bytes from `from` as lower-case hex into `target` at `at`. */
+function writeHex(target: Buffer, at: number, from: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const b = POOL[from + i]!;
+    target[at++] = HEX[b >> 4]!;
+    target[at++] = HEX[b & 15]!;
+  }
+}
+
+/**
  * A random (version 4) UUID from the pooled random bytes, written as text into one scratch
  * buffer and read out as a single flat string (crypto.randomUUID builds it from 20 pieces).
  */
 function newUuid(): string {
-  if (poolOffset + 16 > POOL.length) {
-    randomFillSync(POOL);
-    poolOffset = 0;
-  }
-  let at = 0;
-  for (let i = 0; i < 16; i++) {
-    let b = POOL[poolOffset + i]!;
-    if (i === 6)
-      b = (b & 0x0f) | 0x40; // version 4
-    else if (i === 8) b = (b & 0x3f) | 0x80; // RFC 9562 variant
-    UUID_TEXT[at++] = HEX[b >> 4]!;
-    UUID_TEXT[at++] = HEX[b & 15]!;
-    if (i === 3 || i === 5 || i === 7 || i === 9) UUID_TEXT[at++] = 45; // 8-4-4-4-12
-  }
+  reserveRandom(16);
+  writeUuid(UUID_TEXT, 0, poolOffset);
   poolOffset += 16;
   return UUID_TEXT.toString('latin1', 0, 36);
+}
+
+const REQUEST_ID_LINE_START = 'x-request-id: '.length;
+const REQUEST_ID_LINE_END = REQUEST_ID_LINE_START + 36 + 2;
+const TRACE_ID_AT = REQUEST_ID_LINE_END + 'traceparent: 00-'.length;
+const SPAN_ID_AT = TRACE_ID_AT + 32 + 1;
+/** The template newTraceLines() fills in: a request id, then a new trace's traceparent. */
+const TRACE_LINES = Buffer.from(
+  `x-request-id: ${'0'.repeat(36)}\r\ntraceparent: 00-${'0'.repeat(32)}-${'0'.repeat(16)}-00\r\n`,
+  'latin1',
+);
+
+/**
+ * A new request id (a UUID, as requestIdFor makes) and a new trace's traceparent (as
+ * newTraceparent makes), drawn together, as the upstream request's two field lines
+ * `x-request-id: …` and `traceparent: …` (each ending in CRLF) in one flat string: one draw from
+ * the random pool and one string, where the two made apart and then joined cost ~1.5 times as
+ * much. traceLinesRequestId() and traceLinesRequestIdLine() read the id back out.
+ */
+export function newTraceLines(): string {
+  reserveRandom(40);
+  writeUuid(TRACE_LINES, REQUEST_ID_LINE_START, poolOffset);
+  writeHex(TRACE_LINES, TRACE_ID_AT, poolOffset + 16, 16);
+  writeHex(TRACE_LINES, SPAN_ID_AT, poolOffset + 32, 8);
+  poolOffset += 40;
+  return TRACE_LINES.toString('latin1');
+}
+
+/** The request id in a newTraceLines() text. */
+export function traceLinesRequestId(lines: string): string {
+  return lines.slice(REQUEST_ID_LINE_START, REQUEST_ID_LINE_END - 2);
+}
+
+/** The `x-request-id: …` line (CRLF included) of a newTraceLines() text. */
+export function traceLinesRequestIdLine(lines: string): string {
+  return lines.slice(0, REQUEST_ID_LINE_END);
+}
+
+/** The same two field lines for a request id and traceparent made apart. */
+export function traceLines(requestId: string, traceparent: string): string {
+  return `x-request-id: ${requestId}\r\ntraceparent: ${traceparent}\r\n`;
 }
 
 function isLowerHex(s: string, from: number, to: number): boolean {

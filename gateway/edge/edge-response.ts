@@ -19,6 +19,8 @@ export class EdgeRequest implements ProxyRequest {
   readonly url: string;
   readonly headers: Record<string, string>;
   readonly rawHeaders: string[];
+  /** The head may come again on the connection as the same object (RequestHead.text). */
+  readonly sharedHead: boolean;
   constructor(
     head: RequestHead,
     readonly socket: Socket,
@@ -28,6 +30,7 @@ export class EdgeRequest implements ProxyRequest {
     this.url = head.url;
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
+    this.sharedHead = head.text !== undefined;
   }
 }
 

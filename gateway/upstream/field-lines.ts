@@ -2,7 +2,7 @@
  * A request's field lines as the upstream client sends them: rendered once into one string
  * (`name: value` CRLF per field), with what the client needs to know of them — whether a Host
  * is among them, and the Content-Length they declare. The proxy renders its forwarded fields
- * straight into one (forwarding.ts, upstreamRequestLines); fieldLinesOf() renders a flat list.
+ * straight into one (forwarding.ts, forwardedFieldLines); fieldLinesOf() renders a flat list.
  */
 
 export interface FieldLines {

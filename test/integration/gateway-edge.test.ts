@@ -519,6 +519,58 @@ t.test('the edge on the wire', async (t) => {
     t.equal(seen2['x-request-id'], fresh.headers['x-request-id']);
   });
 
+  await t.test('a repeated head: its own id and trace each time, the same fields', async (t) => {
+    const w = await open();
+    const exchange = async (request: string) => {
+      w.write(request);
+      const r = await w.response();
+      t.equal(r.status, 200);
+      return {
+        id: r.headers['x-request-id'],
+        seen: JSON.parse(r.body.toString()).headers as Record<string, string>,
+      };
+    };
+    const continued = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const withTrace = `Traceparent: ${continued}\r\nTracestate: a=1\r\n`;
+    const plain = [await exchange(get('/echo')), await exchange(get('/echo'))];
+    const traced = [
+      await exchange(get('/echo', withTrace)),
+      await exchange(get('/echo', withTrace)),
+    ];
+    const last = await exchange(get('/echo'));
+    const fixed = (seen: Record<string, string>) => ({
+      xff: seen['x-forwarded-for'],
+      proto: seen['x-forwarded-proto'],
+      host: seen['x-forwarded-host'],
+      forwarded: seen.forwarded,
+    });
+    const all = [...plain, ...traced, last];
+    t.same(
+      new Set(all.map((e) => JSON.stringify(fixed(e.seen)))),
+      new Set([
+        JSON.stringify({
+          xff: '127.0.0.1',
+          proto: 'http',
+          host: 'gw.test',
+          forwarded: 'for=127.0.0.1;host="gw.test";proto=http',
+        }),
+      ]),
+      'the same forwarded fields every time',
+    );
+    t.equal(new Set(all.map((e) => e.id)).size, 5, 'a new request id each time');
+    for (const e of all) t.equal(e.seen['x-request-id'], e.id, 'the upstream sees the client’s id');
+    const traces = all.map((e) => e.seen.traceparent!);
+    t.equal(new Set(traces).size, 5, 'a new traceparent each time');
+    for (const e of [...plain, last]) {
+      t.not(e.seen.traceparent!.slice(3, 35), continued.slice(3, 35), 'a new trace');
+      t.equal(e.seen.tracestate, undefined, 'no tracestate without a continued trace');
+    }
+    for (const e of traced) {
+      t.match(e.seen.traceparent, /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+      t.equal(e.seen.tracestate, 'a=1', 'tracestate passed with the continued trace');
+    }
+  });
+
   await t.test('upstream field lines pass as written, hop-by-hop ones dropped', async (t) => {
     const w = await open();
     w.write(get('/raw-fields'));

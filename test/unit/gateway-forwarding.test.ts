@@ -4,12 +4,12 @@ import {
   appendResponseHeaders,
   connectionListed,
   type ForwardedValues,
+  forwardedFieldLines,
   forwardedHeader,
   passedResponseLines,
   socketAddress,
   trustedChain,
   upstreamRequestHeaders,
-  upstreamRequestLines,
 } from '../../gateway/forwarding.js';
 import { RetryBudget } from '../../gateway/retry-budget.js';
 import {
@@ -18,8 +18,12 @@ import {
   isValidRequestId,
   isValidTraceparent,
   MAX_TRACESTATE,
+  newTraceLines,
   newTraceparent,
   requestIdFor,
+  traceLines,
+  traceLinesRequestId,
+  traceLinesRequestIdLine,
 } from '../../gateway/trace.js';
 import type { ResponseHead } from '../../gateway/upstream/response-head.js';
 import { ResponseParser } from '../../gateway/upstream/response-parser.js';
@@ -130,7 +134,7 @@ t.test('hop-by-hop and replaced headers are removed, forwarding headers set', as
   t.equal(names.filter((n) => n === 'x-forwarded-for').length, 1, 'one XFF');
 });
 
-t.test('the field-lines form renders exactly the list form', async (t) => {
+t.test('the field-lines form and the trace lines render exactly the list form', async (t) => {
   const name = fc.constantFrom(
     'Host',
     'host',
@@ -165,7 +169,8 @@ t.test('the field-lines form renders exactly the list form', async (t) => {
       const raw = fields.flat();
       const v: ForwardedValues = { ...base, ...extra };
       const list = upstreamRequestHeaders(raw, lower(raw), v);
-      const lines = upstreamRequestLines(raw, lower(raw), v);
+      const lines = forwardedFieldLines(raw, lower(raw), v);
+      const text = lines.text + traceLines(v.requestId, v.traceparent);
       const expected = pairs(list)
         .map(([k, val]) => `${k}: ${val}\r\n`)
         .join('');
@@ -175,7 +180,7 @@ t.test('the field-lines form renders exactly the list form', async (t) => {
         .reverse()
         .find(([k]) => k.toLowerCase() === 'content-length');
       return (
-        lines.text === expected &&
+        text === expected &&
         lines.hasHost === host &&
         Object.is(lines.contentLength, length === undefined ? undefined : Number(length[1]))
       );
@@ -378,6 +383,32 @@ t.test('request ids', async (t) => {
   t.equal(ids.size, 2000, 'no repeats over several refills of the random pool');
   t.match(requestIdFor(['a', 'b']), /^[0-9a-f-]{36}$/, 'repeated header replaced');
   t.not(requestIdFor(undefined), requestIdFor(undefined));
+});
+
+t.test('a new request id and trace drawn together', async (t) => {
+  const seen = new Set<string>();
+  const traces = new Set<string>();
+  // Several refills of the random pool (40 bytes each), and the template buffer reused each time.
+  const all = Array.from({ length: 2000 }, () => newTraceLines());
+  for (const lines of all) {
+    const m =
+      /^x-request-id: ([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\r\ntraceparent: (00-[0-9a-f]{32}-[0-9a-f]{16}-00)\r\n$/.exec(
+        lines,
+      );
+    if (m === null) {
+      t.fail(`not two field lines: ${JSON.stringify(lines)}`);
+      return;
+    }
+    const [, id, traceparent] = m as unknown as [string, string, string];
+    if (!isValidTraceparent(traceparent)) t.fail(`invalid traceparent ${traceparent}`);
+    if (traceLinesRequestId(lines) !== id) t.fail('traceLinesRequestId reads another id');
+    if (traceLinesRequestIdLine(lines) !== `x-request-id: ${id}\r\n`) t.fail('id line differs');
+    if (lines !== traceLines(id, traceparent)) t.fail('differs from traceLines');
+    seen.add(id);
+    traces.add(traceparent.slice(3, 35));
+  }
+  t.equal(seen.size, 2000, 'no id repeats');
+  t.equal(traces.size, 2000, 'no trace id repeats');
 });
 
 t.test('traceparent validation and propagation', async (t) => {
