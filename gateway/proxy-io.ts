@@ -18,11 +18,12 @@ export interface ProxyRequest {
   /** The socket's peer address in socketAddress() form, when the connection keeps it. */
   readonly clientAddress?: string | undefined;
   /**
-   * True when `rawHeaders` and `headers` are the same objects, never changed, for every request
-   * that repeats this head on its connection (the edge's repeated heads): what is derived from
-   * them and the connection alone may be kept under them.
+   * True when the request's head is the previous request's on its connection, byte for byte and
+   * as the same objects (`rawHeaders`, `headers`; the edge's repeated heads, never changed once
+   * read): what is derived from the head and the connection alone may be kept under `rawHeaders`
+   * (head-memo.ts).
    */
-  readonly sharedHead?: boolean | undefined;
+  readonly repeatedHead?: boolean | undefined;
 }
 
 /** The body stream of a request, or undefined for a request that cannot have one (the edge's). */

@@ -28,6 +28,7 @@ import {
   trustedChain,
 } from './forwarding.js';
 import { type GatewayMetrics, statusClassIndex } from './gateway-metrics.js';
+import { type HeadMemo, headMemo, type KeptRoute } from './head-memo.js';
 import { hostKey } from './host.js';
 import type { OriginClients } from './origins.js';
 import { isPathRejection, normalizeTarget } from './path.js';
@@ -61,7 +62,6 @@ import {
   UpstreamErrorCode,
   type UpstreamHandler,
 } from './upstream/types.js';
-import { keepForwardedLines, keptForwardedLines } from './upstream-lines.js';
 
 /** What every exchange shares (one per gateway). */
 export interface ProxyEnvironment {
@@ -144,6 +144,8 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
    * (newTraceLines); undefined when the client sent a valid id.
    */
   private newTrace: string | undefined = undefined;
+  /** What is kept for the request's head when it repeats one (head-memo.ts). */
+  private memo: HeadMemo | undefined = undefined;
   private upstreamLines: FieldLines | undefined = undefined;
   private body: Buffer | AsyncGenerator<Buffer> | null = null;
   private replayable = true;
@@ -188,26 +190,18 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.newTrace = newTraceLines();
       this.requestId = traceLinesRequestId(this.newTrace);
     }
-    const target = normalizeTarget(req.url ?? '');
-    if (isPathRejection(target)) {
-      env.metrics.refused.inc({ reason: target.reason });
-      this.fail(badPath(target.reason));
-      return;
+    const memo = req.repeatedHead === true ? headMemo(req.rawHeaders) : undefined;
+    this.memo = memo;
+    let route = memo?.keptRoute(this.tables);
+    if (route === undefined) {
+      route = this.findRoute();
+      if (route === undefined) return;
+      memo?.keepRoute(this.tables, route);
     }
-    this.path = target.path;
-    this.query = target.query;
-    const hit = this.tables.table.match(
-      hostKey(headers.host),
-      req.method ?? 'GET',
-      target.path,
-      headers,
-    );
-    if (hit === undefined) {
-      this.fail(GatewayErrors.notFound);
-      return;
-    }
-    this.hit = hit;
-    this.rt = this.tables.runtime(hit.route);
+    this.path = route.path;
+    this.query = route.query;
+    this.hit = route.hit;
+    this.rt = route.rt;
     const socketIp = req.clientAddress ?? socketAddress(req.socket.remoteAddress);
     this.socketIp = socketIp;
     if (env.trustedHops > 0) {
@@ -217,6 +211,29 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.clientIp = socketIp;
     }
     this.runPlugins(0);
+  }
+
+  /** The request's route, or undefined when it has none (answered). */
+  private findRoute(): KeptRoute | undefined {
+    const req = this.req;
+    const target = normalizeTarget(req.url ?? '');
+    if (isPathRejection(target)) {
+      this.env.metrics.refused.inc({ reason: target.reason });
+      this.fail(badPath(target.reason));
+      return undefined;
+    }
+    const tables = this.tables;
+    const hit = tables.table.match(
+      hostKey(req.headers.host),
+      req.method ?? 'GET',
+      target.path,
+      req.headers,
+    );
+    if (hit === undefined) {
+      this.fail(GatewayErrors.notFound);
+      return undefined;
+    }
+    return { path: target.path, query: target.query, hit, rt: tables.runtime(hit.route) };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -397,11 +414,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const req = this.req;
     const trustedHops = this.env.trustedHops;
     const encrypted = isEncrypted(req);
-    const shared = req.sharedHead === true;
-    if (shared) {
-      const kept = keptForwardedLines(req.rawHeaders, this.socketIp, trustedHops, encrypted);
-      if (kept !== undefined) return kept;
-    }
+    const memo = this.memo;
+    const kept = memo?.keptLines(this.socketIp, trustedHops, encrypted);
+    if (kept !== undefined) return kept;
     const headers = req.headers;
     const lines = forwardedFieldLines(req.rawHeaders, headers, {
       chain: this.chain ?? [this.clientIp],
@@ -410,9 +425,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
       upgrade: false,
     });
-    return shared
-      ? keepForwardedLines(req.rawHeaders, this.socketIp, trustedHops, encrypted, lines)
-      : lines;
+    return memo === undefined
+      ? lines
+      : memo.keepLines(this.socketIp, trustedHops, encrypted, lines);
   }
 
   /** Whether a failed attempt may be tried again (and takes the retry from the budget). */

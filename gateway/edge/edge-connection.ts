@@ -208,6 +208,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
       return;
     }
     this.readingHead = false;
+    const repeated = head === this.lastHead;
     this.lastHead = head;
     this.deadline = 0;
     this.pending = head.length === buf.length ? undefined : buf.subarray(head.length);
@@ -221,7 +222,7 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     );
     this.current = res;
     this.clientAddress ??= socketAddress(socket.remoteAddress);
-    this.owner.request(new EdgeRequest(head, socket, this.clientAddress), res);
+    this.owner.request(new EdgeRequest(head, socket, this.clientAddress, repeated), res);
   }
 
   checkDeadline(now: number): void {

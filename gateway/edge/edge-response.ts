@@ -19,18 +19,17 @@ export class EdgeRequest implements ProxyRequest {
   readonly url: string;
   readonly headers: Record<string, string>;
   readonly rawHeaders: string[];
-  /** The head may come again on the connection as the same object (RequestHead.text). */
-  readonly sharedHead: boolean;
   constructor(
     head: RequestHead,
     readonly socket: Socket,
     readonly clientAddress: string,
+    /** The connection's previous request had this same head (readRequestHead). */
+    readonly repeatedHead: boolean,
   ) {
     this.method = head.method;
     this.url = head.url;
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
-    this.sharedHead = head.text !== undefined;
   }
 }
 

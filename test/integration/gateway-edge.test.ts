@@ -571,6 +571,33 @@ t.test('the edge on the wire', async (t) => {
     }
   });
 
+  await t.test('a repeated head follows a new route table', async (t) => {
+    const w = await open();
+    const upstreamUrl = async () => {
+      w.write(get('/echo?q=1'));
+      const r = await w.response();
+      return r.status === 200 ? (JSON.parse(r.body.toString()) as { url: string }).url : r.status;
+    };
+    t.equal(await upstreamUrl(), '/echo?q=1');
+    t.equal(await upstreamUrl(), '/echo?q=1', 'repeated: the same route');
+    const before = gateway.table;
+    // The same route, now with a plugin that answers by itself.
+    const teapot = {
+      name: 'teapot',
+      onRequest: () => ({ status: 418, reason: 'teapot' }),
+    };
+    gateway.setTable(simpleTable([route('api', 'api')], { api: [teapot] }));
+    try {
+      t.equal(await upstreamUrl(), 418, 'the same head, the new table');
+      t.equal(await upstreamUrl(), 418, 'and again');
+      gateway.setTable(simpleTable([route('other', 'api', { match: { path: { exact: '/x' } } })]));
+      t.equal(await upstreamUrl(), 404, 'no route any more: 404');
+    } finally {
+      gateway.setTable(before);
+    }
+    t.equal(await upstreamUrl(), '/echo?q=1', 'the first table again');
+  });
+
   await t.test('upstream field lines pass as written, hop-by-hop ones dropped', async (t) => {
     const w = await open();
     w.write(get('/raw-fields'));
