@@ -325,6 +325,8 @@ export function passedResponseLines(
   head: ResponseHead,
   replaced: readonly string[] | undefined,
 ): string {
+  // Names the head does not have replace nothing: a plugin's own headers usually are such.
+  if (replaced !== undefined && !replaced.some((name) => head.has(name))) replaced = undefined;
   if (replaced === undefined && head.passedLines !== undefined) return head.passedLines;
   const { text, names, starts } = head;
   const listed = names.includes('connection')

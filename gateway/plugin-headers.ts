@@ -23,10 +23,39 @@ const GATEWAY_OWNED = new Set([
   'x-request-id',
 ]);
 
+/** What a header name is judged to be: its lower-case form, and why it is refused ('': it is not). */
+interface NameVerdict {
+  readonly lower: string;
+  readonly problem: string;
+}
+
+/**
+ * Names judged before: plugins set the same few names on every response. Bounded: cleared when
+ * full, and names longer than NAME_KEPT_MAX are judged each time.
+ */
+const verdicts = new Map<string, NameVerdict>();
+const VERDICTS_MAX = 256;
+const NAME_KEPT_MAX = 128;
+
+function nameVerdict(name: string): NameVerdict {
+  let verdict = verdicts.get(name);
+  if (verdict !== undefined) return verdict;
+  const lower = name.toLowerCase();
+  verdict = {
+    lower,
+    problem: !isToken(name) ? 'invalid name' : GATEWAY_OWNED.has(lower) ? 'set by the gateway' : '',
+  };
+  if (name.length <= NAME_KEPT_MAX) {
+    if (verdicts.size >= VERDICTS_MAX) verdicts.clear();
+    verdicts.set(name, verdict);
+  }
+  return verdict;
+}
+
 /** Why a plugin header is refused, or undefined when it may be written. */
 export function pluginHeaderProblem(name: string, value: unknown): string | undefined {
-  if (!isToken(name)) return 'invalid name';
-  if (GATEWAY_OWNED.has(name.toLowerCase())) return 'set by the gateway';
+  const { problem } = nameVerdict(name);
+  if (problem !== '') return problem;
   if (typeof value !== 'string') return 'not a string';
   if (value.length > MAX_PLUGIN_HEADER_VALUE) return 'value too long';
   if (hasControl(value, true)) return 'control character in value';
@@ -40,12 +69,14 @@ export interface RefusedHeader {
 }
 
 /**
- * Appends the acceptable headers of `given` to `out` as name/value pairs; returns the first
- * refused one (any others are skipped too), or undefined when all were written.
+ * Appends the acceptable headers of `given` to `out` as name/value pairs, and their names in
+ * lower case to `lowerNames` when given; returns the first refused one (any others are skipped
+ * too), or undefined when all were written.
  */
 export function appendPluginHeaders(
   given: Readonly<Record<string, string>>,
   out: string[],
+  lowerNames?: string[],
 ): RefusedHeader | undefined {
   let refused: RefusedHeader | undefined;
   for (const name in given) {
@@ -56,6 +87,7 @@ export function appendPluginHeaders(
       continue;
     }
     out.push(name, value as string);
+    lowerNames?.push(nameVerdict(name).lower);
   }
   return refused;
 }

@@ -574,13 +574,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       return;
     }
     this.responding = true;
-    const add = this.pluginHeaders();
-    let replaced: string[] | undefined;
-    if (add !== undefined) {
-      // A plugin's header replaces the upstream's of the same name.
-      replaced = [];
-      for (let j = 0; j < add.length; j += 2) replaced.push(add[j]!.toLowerCase());
-    }
+    // A plugin's header replaces the upstream's of the same name.
+    const replaced: string[] | undefined = this.extraHeaders === undefined ? undefined : [];
+    const add = this.pluginHeaders(replaced);
     let lines = passedResponseLines(head, replaced);
     if (add !== undefined) {
       for (let j = 0; j < add.length; j += 2) lines += `${add[j]!}: ${add[j + 1]!}\r\n`;
@@ -594,12 +590,15 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     res.writeHeadLines(head.status, lines, head.has('content-length'), date);
   }
 
-  /** The headers plugins set for the response (checked; a refused one is logged), if any. */
-  private pluginHeaders(): string[] | undefined {
+  /**
+   * The headers plugins set for the response (checked; a refused one is logged), if any; their
+   * names in lower case go to `lowerNames` when given.
+   */
+  private pluginHeaders(lowerNames?: string[]): string[] | undefined {
     const extra = this.extraHeaders;
     if (extra === undefined) return undefined;
     const add: string[] = [];
-    this.refusedHeader(appendPluginHeaders(extra, add));
+    this.refusedHeader(appendPluginHeaders(extra, add, lowerNames));
     return add;
   }
 

@@ -232,6 +232,13 @@ export function createJwtPlugin(
   const reject = (reason: JwtReason): Rejection => outcomes.get(reason)!;
 
   const cache = new Map<string, CachedToken>();
+  /**
+   * The header of the last request whose token was found in the cache, and that entry. A
+   * client sends the same header with every request: the same value again holds the same
+   * token, already read, shaped and verified, so only the entry's time is checked again.
+   */
+  let lastHeader: string | undefined;
+  let lastEntry: CachedToken | undefined;
   let lastJwksWarning = -Infinity;
 
   const verify = async (ctx: RequestContext, token: string): Promise<PluginOutcome> => {
@@ -273,7 +280,13 @@ export function createJwtPlugin(
   return {
     name: 'jwt',
     onRequest(ctx) {
-      const token = readToken(ctx.req, headerName, cookieName);
+      const header = headerValue(ctx.req.headers[headerName]);
+      if (header !== undefined && header === lastHeader && now() < lastEntry!.until) {
+        ctx.consumer = lastEntry!.consumer;
+        return undefined;
+      }
+      const fromHeader = tokenOfHeader(header, headerName);
+      const token = fromHeader ?? tokenOfCookie(ctx.req, cookieName);
       if (token === undefined) return reject('jwt_missing');
       if (token.length > MAX_TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) {
         return reject('jwt_malformed');
@@ -282,6 +295,10 @@ export function createJwtPlugin(
       if (hit !== undefined) {
         if (now() < hit.until) {
           ctx.consumer = hit.consumer;
+          if (fromHeader !== undefined) {
+            lastHeader = header;
+            lastEntry = hit;
+          }
           return undefined;
         }
         cache.delete(token);
@@ -293,6 +310,8 @@ export function createJwtPlugin(
     },
     close() {
       cache.clear();
+      lastHeader = undefined;
+      lastEntry = undefined;
     },
   };
 }
@@ -303,27 +322,19 @@ export const jwtPluginFactory: PluginFactory = {
   create: (settings, env) => createJwtPlugin(settings, env),
 };
 
-/** The token from the configured header (Bearer scheme for Authorization) or cookie. */
-function readToken(
-  req: ProxyRequest,
-  headerName: string,
-  cookieName: string | undefined,
-): string | undefined {
-  const header = headerValue(req.headers[headerName]);
-  if (header !== undefined && header !== '') {
-    if (headerName === 'authorization') {
-      const m = BEARER.exec(header);
-      if (m) return m[1];
-    } else {
-      const m = BEARER.exec(header);
-      return m ? m[1] : header.trim();
-    }
-  }
-  if (cookieName !== undefined) {
-    const cookies = headerValue(req.headers.cookie);
-    if (cookies !== undefined) return readCookie(cookies, cookieName);
-  }
-  return undefined;
+/** The token in the configured header's value (Bearer scheme for Authorization), if any. */
+function tokenOfHeader(header: string | undefined, headerName: string): string | undefined {
+  if (header === undefined || header === '') return undefined;
+  const m = BEARER.exec(header);
+  if (m) return m[1];
+  return headerName === 'authorization' ? undefined : header.trim();
+}
+
+/** The token in the configured cookie, if any. */
+function tokenOfCookie(req: ProxyRequest, cookieName: string | undefined): string | undefined {
+  if (cookieName === undefined) return undefined;
+  const cookies = headerValue(req.headers.cookie);
+  return cookies === undefined ? undefined : readCookie(cookies, cookieName);
 }
 
 function readCookie(header: string, name: string): string | undefined {

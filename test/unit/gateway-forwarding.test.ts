@@ -341,6 +341,21 @@ t.test('response field lines passed on as they came', async (t) => {
     'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n',
     'names the gateway replaces are left out',
   );
+  const fresh = headOf(fields);
+  const all =
+    'Content-Type:  text/plain \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nVary: Accept\r\n';
+  t.equal(
+    passedResponseLines(fresh, ['ratelimit-limit', 'x-other']),
+    all,
+    'replaced names the head does not have: every field passes',
+  );
+  t.equal(
+    passedResponseLines(fresh, ['ratelimit-limit', 'vary']),
+    'Content-Type:  text/plain \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n',
+    'then one it has: left out',
+  );
+  t.equal(passedResponseLines(fresh, undefined), all, 'and nothing replaced: all again');
+  t.equal(passedResponseLines(fresh, []), all, 'an empty list replaces nothing');
   t.equal(passedResponseLines(headOf(''), undefined), '', 'no fields');
   t.equal(
     passedResponseLines(headOf('Connection: close\r\n'), undefined),

@@ -35,3 +35,33 @@ t.test('appendPluginHeaders keeps the good ones and names the first refused', as
   t.equal(appendPluginHeaders({ 'x-d': '4' }, out), undefined);
   t.same(out.slice(-2), ['x-d', '4']);
 });
+
+t.test('names are judged alike every time, and their lower-case forms given', async (t) => {
+  const names = ['X-Rate', 'Content-Length', 'bad name', 'x-request-id', 'Vary', 'n'.repeat(200)];
+  const first = names.map((n) => pluginHeaderProblem(n, 'v'));
+  t.same(first, [
+    undefined,
+    'set by the gateway',
+    'invalid name',
+    'set by the gateway',
+    undefined,
+    undefined,
+  ]);
+  // More names than are kept: the kept ones are dropped and judged again.
+  for (let i = 0; i < 600; i++) t.equal(pluginHeaderProblem(`x-${i}`, 'v'), undefined);
+  t.same(
+    names.map((n) => pluginHeaderProblem(n, 'v')),
+    first,
+    'the same verdicts again',
+  );
+  const out: string[] = [];
+  const lower: string[] = [];
+  const refused = appendPluginHeaders(
+    { 'X-Rate': '1', 'Content-Length': '2', VARY: '3' },
+    out,
+    lower,
+  );
+  t.same(out, ['X-Rate', '1', 'VARY', '3']);
+  t.same(lower, ['x-rate', 'vary'], 'lower-case names of the written ones');
+  t.same(refused, { header: 'Content-Length', problem: 'set by the gateway' });
+});

@@ -403,6 +403,48 @@ t.test('token sources: custom header and cookie', async (t) => {
     (await run(byCookie, fakeRequestContext({ headers: { cookie: 'session=garbage' } })))?.reason,
     'jwt_malformed',
   );
+  // A header that holds no token, the same on both requests: each request's cookie decides.
+  const basic = 'Basic dXNlcjpwYXNz';
+  t.equal(
+    await run(
+      byCookie,
+      fakeRequestContext({ headers: { authorization: basic, cookie: `session=${token}` } }),
+    ),
+    undefined,
+    'a Basic header, the token in the cookie',
+  );
+  t.equal(
+    (
+      await run(
+        byCookie,
+        fakeRequestContext({ headers: { authorization: basic, cookie: 'session=garbage' } }),
+      )
+    )?.reason,
+    'jwt_malformed',
+    'the same Basic header, a bad cookie: refused',
+  );
+});
+
+t.test('the same header again: the same verdict, the consumer each time', async (t) => {
+  const key = enc.encode(SECRET);
+  const plugin = createJwtPlugin({ algorithms: ['HS256'], secret: SECRET }, fakeEnv());
+  const alice = await sign({ sub: 'alice' }, 'HS256', key);
+  const bob = await sign({ sub: 'bob' }, 'HS256', key);
+  const consumers: (string | undefined)[] = [];
+  for (const token of [alice, alice, bob, bob, alice]) {
+    const ctx = bearer(token);
+    t.equal(await run(plugin, ctx), undefined);
+    consumers.push(ctx.consumer);
+  }
+  t.same(consumers, ['alice', 'alice', 'bob', 'bob', 'alice']);
+  const forged = `${alice.slice(0, alice.lastIndexOf('.') + 1)}${'A'.repeat(43)}`;
+  await expectReject(t, plugin, forged, 'jwt_bad_signature');
+  plugin.close?.();
+  const ctx = bearer(alice);
+  const again = plugin.onRequest(ctx);
+  t.ok(again instanceof Promise, 'after close, the token is verified again');
+  t.equal(await again, undefined);
+  t.equal(ctx.consumer, 'alice');
 });
 
 t.test('config errors name the key', async (t) => {
