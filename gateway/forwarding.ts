@@ -260,7 +260,7 @@ export function upstreamRequestHeaders(
  * The same headers as upstreamRequestHeaders but for the last two, x-request-id and traceparent
  * (trace.ts traceLines), rendered as the request's field lines in one string (no list is built
  * and walked again to write them), with what the upstream client needs to know of them. They
- * depend on the head and `c` alone, so a repeated head's may be kept (upstream-lines.ts).
+ * depend on the head and `c` alone, so a repeated head's may be kept (head-memo.ts).
  */
 export function forwardedFieldLines(
   raw: readonly string[],
