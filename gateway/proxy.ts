@@ -46,8 +46,8 @@ import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-r
 import {
   boundedTracestate,
   continueTraceparent,
-  isValidRequestId,
   isValidTraceparent,
+  keptRequestId,
   newTraceLines,
   newTraceparent,
   traceLines,
@@ -183,9 +183,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     res.owner = this;
     res.on('close', onResponseClose);
     const headers = req.headers;
-    const incomingId = headers['x-request-id'];
-    if (typeof incomingId === 'string' && isValidRequestId(incomingId)) {
-      this.requestId = incomingId;
+    const kept = keptRequestId(headers['x-request-id']);
+    if (kept !== undefined) {
+      this.requestId = kept;
     } else {
       this.newTrace = newTraceLines();
       this.requestId = traceLinesRequestId(this.newTrace);

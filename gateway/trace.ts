@@ -15,8 +15,12 @@ const MAX_TRACESTATE_MEMBERS = 32;
 
 /** A request id: the incoming one when it is 1..128 of `[A-Za-z0-9._-]`, else a new UUID. */
 export function requestIdFor(incoming: string | string[] | undefined): string {
-  if (typeof incoming === 'string' && isValidRequestId(incoming)) return incoming;
-  return newUuid();
+  return keptRequestId(incoming) ?? newUuid();
+}
+
+/** The incoming request id when it is one the gateway keeps (requestIdFor), else undefined. */
+export function keptRequestId(incoming: string | string[] | undefined): string | undefined {
+  return typeof incoming === 'string' && isValidRequestId(incoming) ? incoming : undefined;
 }
 
 export function isValidRequestId(id: string): boolean {
