@@ -15,32 +15,23 @@
  * copies out in one piece. A head that never repeats keeps nothing.
  */
 import { Buffer } from 'node:buffer';
-import type { RouteRuntime, TableRuntime } from './route-runtime.js';
-import type { RouteHit } from './types.js';
+import type { RequestRoute, TableRuntime } from './route-runtime.js';
 import type { FieldLines } from './upstream/field-lines.js';
-
-/** A route found for the head. */
-export interface KeptRoute {
-  readonly path: string;
-  readonly query: string;
-  readonly hit: RouteHit;
-  readonly rt: RouteRuntime;
-}
 
 export class HeadMemo {
   private routeTables: TableRuntime | undefined = undefined;
-  private route: KeptRoute | undefined = undefined;
+  private route: RequestRoute | undefined = undefined;
   private lines: FieldLines | undefined = undefined;
   private socketIp = '';
   private trustedHops = 0;
   private encrypted = false;
 
   /** The route kept for this head under `tables`, if any. */
-  keptRoute(tables: TableRuntime): KeptRoute | undefined {
+  keptRoute(tables: TableRuntime): RequestRoute | undefined {
     return this.routeTables === tables ? this.route : undefined;
   }
 
-  keepRoute(tables: TableRuntime, route: KeptRoute): void {
+  keepRoute(tables: TableRuntime, route: RequestRoute): void {
     this.routeTables = tables;
     this.route = route;
   }

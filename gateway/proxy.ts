@@ -28,10 +28,9 @@ import {
   trustedChain,
 } from './forwarding.js';
 import { type GatewayMetrics, statusClassIndex } from './gateway-metrics.js';
-import { type HeadMemo, headMemo, type KeptRoute } from './head-memo.js';
-import { hostKey } from './host.js';
+import { type HeadMemo, headMemo } from './head-memo.js';
 import type { OriginClients } from './origins.js';
-import { isPathRejection, normalizeTarget } from './path.js';
+import { isPathRejection } from './path.js';
 import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plugin-headers.js';
 import {
   bodyStreamOf,
@@ -42,7 +41,13 @@ import {
 } from './proxy-io.js';
 import { clockNow } from './read-clock.js';
 import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
-import { MAX_REPLAY_BODY, type RouteRuntime, type TableRuntime } from './route-runtime.js';
+import {
+  MAX_REPLAY_BODY,
+  type RequestRoute,
+  type RouteRuntime,
+  routeRequest,
+  type TableRuntime,
+} from './route-runtime.js';
 import {
   boundedTracestate,
   continueTraceparent,
@@ -214,26 +219,15 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   }
 
   /** The request's route, or undefined when it has none (answered). */
-  private findRoute(): KeptRoute | undefined {
-    const req = this.req;
-    const target = normalizeTarget(req.url ?? '');
-    if (isPathRejection(target)) {
-      this.env.metrics.refused.inc({ reason: target.reason });
-      this.fail(badPath(target.reason));
+  private findRoute(): RequestRoute | undefined {
+    const route = routeRequest(this.tables, this.req);
+    if (isPathRejection(route)) {
+      this.env.metrics.refused.inc({ reason: route.reason });
+      this.fail(badPath(route.reason));
       return undefined;
     }
-    const tables = this.tables;
-    const hit = tables.table.match(
-      hostKey(req.headers.host),
-      req.method ?? 'GET',
-      target.path,
-      req.headers,
-    );
-    if (hit === undefined) {
-      this.fail(GatewayErrors.notFound);
-      return undefined;
-    }
-    return { path: target.path, query: target.query, hit, rt: tables.runtime(hit.route) };
+    if (route === undefined) this.fail(GatewayErrors.notFound);
+    return route;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -3,10 +3,13 @@
  * shared upstream pool, timeouts, the retry policy with its budget, and its bound metric series.
  * A new table gets new runtimes; requests in flight keep the ones they started with.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayMetrics, RouteSeries } from './gateway-metrics.js';
+import { hostKey } from './host.js';
+import { isPathRejection, normalizeTarget, type PathRejection } from './path.js';
 import { clockNow } from './read-clock.js';
 import { RetryBudget } from './retry-budget.js';
-import type { CompiledRouteTable, Plugin, RouteConfig } from './types.js';
+import type { CompiledRouteTable, Plugin, RouteConfig, RouteHit } from './types.js';
 import type { UpstreamPool, Upstreams } from './upstreams.js';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -89,4 +92,37 @@ export class TableRuntime {
     }
     return rt;
   }
+}
+
+/** Where a request goes under one table: its normalized target, route hit and runtime. */
+export interface RequestRoute {
+  readonly path: string;
+  readonly query: string;
+  readonly hit: RouteHit;
+  readonly rt: RouteRuntime;
+}
+
+/**
+ * The route of a request under `tables`: its target normalized once (so routing and the
+ * upstream see the same path), then matched by host, method, path and headers. A rejected
+ * target is returned as it is; undefined when no route matches.
+ */
+export function routeRequest(
+  tables: TableRuntime,
+  req: {
+    readonly url?: string | undefined;
+    readonly method?: string | undefined;
+    readonly headers: IncomingHttpHeaders;
+  },
+): RequestRoute | PathRejection | undefined {
+  const target = normalizeTarget(req.url ?? '');
+  if (isPathRejection(target)) return target;
+  const hit = tables.table.match(
+    hostKey(req.headers.host),
+    req.method ?? 'GET',
+    target.path,
+    req.headers,
+  );
+  if (hit === undefined) return undefined;
+  return { path: target.path, query: target.query, hit, rt: tables.runtime(hit.route) };
 }

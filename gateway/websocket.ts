@@ -22,12 +22,11 @@ import {
   trustedChain,
   upstreamRequestHeaders,
 } from './forwarding.js';
-import { hostKey } from './host.js';
-import { isPathRejection, normalizeTarget } from './path.js';
+import { isPathRejection } from './path.js';
 import { appendPluginHeaders, logRefusedHeader } from './plugin-headers.js';
 import type { ProxyEnvironment } from './proxy.js';
 import { rawErrorResponse } from './responses.js';
-import type { TableRuntime } from './route-runtime.js';
+import { routeRequest, type TableRuntime } from './route-runtime.js';
 import {
   boundedTracestate,
   continueTraceparent,
@@ -100,24 +99,17 @@ export class WebSocketProxy {
       reject(socket, 400, 'Bad Request', 'ROSTER_ERR_INVALID_ARGUMENT');
       return;
     }
-    const target = normalizeTarget(req.url ?? '');
-    if (isPathRejection(target)) {
-      metrics.refused.inc({ reason: target.reason });
+    const route = routeRequest(this.tables(), req);
+    if (isPathRejection(route)) {
+      metrics.refused.inc({ reason: route.reason });
       reject(socket, 400, 'Bad Request', 'ROSTER_ERR_INVALID_ARGUMENT');
       return;
     }
-    const tables = this.tables();
-    const hit = tables.table.match(
-      hostKey(req.headers.host),
-      req.method ?? 'GET',
-      target.path,
-      req.headers,
-    );
-    if (hit === undefined) {
+    if (route === undefined) {
       reject(socket, 404, 'Not Found', 'ROSTER_ERR_NOT_FOUND');
       return;
     }
-    const rt = tables.runtime(hit.route);
+    const { hit, rt } = route;
     const socketIp = socketAddress(req.socket.remoteAddress);
     const chain = trustedChain(req.headers['x-forwarded-for'], socketIp, this.env.trustedHops);
     const res = new ServerResponse(req);
@@ -127,8 +119,8 @@ export class WebSocketProxy {
       req,
       res,
       hit,
-      target.path,
-      target.query,
+      route.path,
+      route.query,
       chain[0]!,
       requestIdFor(req.headers['x-request-id']),
     );

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { headMemo, type KeptRoute } from '../../gateway/head-memo.js';
-import type { TableRuntime } from '../../gateway/route-runtime.js';
+import { headMemo } from '../../gateway/head-memo.js';
+import type { RequestRoute, TableRuntime } from '../../gateway/route-runtime.js';
 import { FieldLinesBuilder } from '../../gateway/upstream/field-lines.js';
 
 function lines(...pairs: [string, string][]): FieldLinesBuilder {
@@ -36,7 +36,7 @@ t.test('a route is kept for one route table', async (t) => {
   const memo = headMemo(['Host', 'h']);
   const tables = {} as TableRuntime;
   const reloaded = {} as TableRuntime;
-  const route = { path: '/a', query: '' } as KeptRoute;
+  const route = { path: '/a', query: '' } as RequestRoute;
   t.equal(memo.keptRoute(tables), undefined, 'nothing kept at first');
   memo.keepRoute(tables, route);
   t.equal(memo.keptRoute(tables), route, 'found again');
