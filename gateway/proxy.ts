@@ -22,7 +22,6 @@ import type { Instance } from '../protocol/index.js';
 import type { Logger } from '../transport/logger.js';
 import {
   appendResponseHeaders,
-  forwardedFieldLines,
   passedResponseLines,
   socketAddress,
   trustedChain,
@@ -34,7 +33,6 @@ import { isPathRejection } from './path.js';
 import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plugin-headers.js';
 import {
   bodyStreamOf,
-  isEncrypted,
   type ProxyRequest,
   type ProxyResponse,
   type ResponseOwner,
@@ -49,13 +47,8 @@ import {
   type TableRuntime,
 } from './route-runtime.js';
 import {
-  boundedTracestate,
-  continueTraceparent,
-  isValidTraceparent,
   keptRequestId,
   newTraceLines,
-  newTraceparent,
-  traceLines,
   traceLinesRequestId,
   traceLinesRequestIdLine,
 } from './trace.js';
@@ -67,6 +60,7 @@ import {
   UpstreamErrorCode,
   type UpstreamHandler,
 } from './upstream/types.js';
+import { upstreamRequestLines } from './upstream-request-lines.js';
 
 /** What every exchange shares (one per gateway). */
 export interface ProxyEnvironment {
@@ -392,36 +386,15 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   }
 
   private buildUpstreamLines(): FieldLines {
-    const req = this.req;
-    const headers = req.headers;
-    const incoming = headers.traceparent;
-    const continued = typeof incoming === 'string' && isValidTraceparent(incoming);
-    const trace = continued
-      ? traceLines(this.requestId, continueTraceparent(incoming))
-      : (this.newTrace ?? traceLines(this.requestId, newTraceparent()));
-    const fixed = this.forwardedLines(continued);
-    return { text: fixed.text + trace, hasHost: fixed.hasHost, contentLength: fixed.contentLength };
-  }
-
-  /** The upstream request's field lines but the id and trace: kept for a repeated head. */
-  private forwardedLines(continued: boolean): FieldLines {
-    const req = this.req;
-    const trustedHops = this.env.trustedHops;
-    const encrypted = isEncrypted(req);
-    const memo = this.memo;
-    const kept = memo?.keptLines(this.socketIp, trustedHops, encrypted);
-    if (kept !== undefined) return kept;
-    const headers = req.headers;
-    const lines = forwardedFieldLines(req.rawHeaders, headers, {
+    return upstreamRequestLines({
+      req: this.req,
+      memo: this.memo,
+      socketIp: this.socketIp,
       chain: this.chain ?? [this.clientIp],
-      trustedHops,
-      encrypted,
-      tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
-      upgrade: false,
+      trustedHops: this.env.trustedHops,
+      requestId: this.requestId,
+      newTrace: this.newTrace,
     });
-    return memo === undefined
-      ? lines
-      : memo.keepLines(this.socketIp, trustedHops, encrypted, lines);
   }
 
   /** Whether a failed attempt may be tried again (and takes the retry from the budget). */
