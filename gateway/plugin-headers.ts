@@ -23,7 +23,7 @@ const GATEWAY_OWNED = new Set([
   'x-request-id',
 ]);
 
-/** What a header name is judged to be: its lower-case form, and why it is refused ('': it is not). */
+/** A header name judged: its lower-case form, and why it is refused ('': it is not). */
 interface NameVerdict {
   readonly lower: string;
   readonly problem: string;

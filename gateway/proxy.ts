@@ -390,7 +390,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       req: this.req,
       memo: this.memo,
       socketIp: this.socketIp,
-      chain: this.chain ?? [this.clientIp],
+      chain: this.chain,
       trustedHops: this.env.trustedHops,
       requestId: this.requestId,
       newTrace: this.newTrace,

@@ -24,8 +24,8 @@ export interface UpstreamLinesInput {
   readonly memo: HeadMemo | undefined;
   /** The client connection's peer address (socketAddress() form). */
   readonly socketIp: string;
-  /** The trusted chain, client first (trustedChain()). */
-  readonly chain: readonly string[];
+  /** The trusted chain, client first (trustedChain()); undefined with no trusted hops. */
+  readonly chain: readonly string[] | undefined;
   readonly trustedHops: number;
   readonly requestId: string;
   /** newTraceLines() when the gateway made the request id. */
@@ -50,7 +50,7 @@ function forwardedLines(input: UpstreamLinesInput, continued: boolean): FieldLin
   if (kept !== undefined) return kept;
   const headers = req.headers;
   const lines = forwardedFieldLines(req.rawHeaders, headers, {
-    chain: input.chain,
+    chain: input.chain ?? [socketIp],
     trustedHops,
     encrypted,
     tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
