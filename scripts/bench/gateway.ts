@@ -28,14 +28,16 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { gatewayGcMode, gcModeFlags } from '../../cli/gateway-runtime.js';
 import { connect } from '../../client/index.js';
 import { RegistryNode } from '../../nodes/index.js';
 import { connectNatsBus } from '../../transport/nats-bus.js';
+import { buildForBench } from './build.js';
 import { startBenchNats } from './cluster.js';
 import type { BenchOptions, BenchResult, BenchTarget } from './run.js';
-import { NODE_TSX, type ServerProcess, spawnServer } from './spawn-server.js';
+import { type ServerProcess, spawnServer } from './spawn-server.js';
 import { balancedOrder, intArg, median, round, stringArg } from './util.js';
 import { runWrk, runWrkWithCpu, type WrkResult } from './wrk.js';
 
@@ -44,6 +46,10 @@ export const targets: readonly BenchTarget[] = [
   { metric: 'p99_gap_ms', op: '<=', value: 1 },
   { metric: 'plugins_ratio', op: '>=', value: 0.8 },
 ];
+
+const GATEWAY_SCRIPT = fileURLToPath(new URL('./gateway-process.ts', import.meta.url));
+const FLOOR_SCRIPT = fileURLToPath(new URL('./proxy-variants.ts', import.meta.url));
+const UPSTREAM_SCRIPT = fileURLToPath(new URL('./http-upstream.ts', import.meta.url));
 
 /** Seconds of load on a target right before each of its half-rate rounds (reported, not counted). */
 const REWARM_S = 2;
@@ -171,6 +177,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const halfRounds = intArg(args, '--half-rounds', 4);
   const seconds = intArg(args, '--seconds', 8);
   const connections = intArg(args, '--connections', 50);
+  // The Node processes run the JavaScript the package ships (build.ts), not tsx's transform.
+  const build = await buildForBench([GATEWAY_SCRIPT, FLOOR_SCRIPT, UPSTREAM_SCRIPT]);
   const dir = mkdtempSync(join(tmpdir(), 'roster-bench-gw-'));
   const nats = await startBenchNats(log);
   const bus = await connectNatsBus({ servers: nats.url, name: 'bench-gw-node' });
@@ -178,24 +186,19 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const stops: (() => Promise<unknown>)[] = [];
   try {
     await node.start();
-    const upstream = await spawnServer(NODE_TSX[0]!, [
-      ...NODE_TSX.slice(1),
-      new URL('./http-upstream.ts', import.meta.url).pathname,
-    ]);
+    const upstream = await spawnServer(process.execPath, [build.script(UPSTREAM_SCRIPT)]);
     stops.push(() => upstream.stop());
     const services = await connect({ servers: nats.url, name: 'bench-gw-services' });
     stops.push(() => services.close());
     await services.register({ service: 'bench', host: '127.0.0.1', port: upstream.port });
-    const gatewayScript = new URL('./gateway-process.ts', import.meta.url).pathname;
     const profileDir = stringArg(args, '--profile');
     const gcMode = gatewayGcMode(process.env.ROSTER_GATEWAY_GC, availableParallelism());
     const otherGcMode = gcMode === 'parallel' ? 'single-threaded' : 'parallel';
     const startGateway = (plugins?: object, nodeFlags = gcModeFlags(gcMode)) =>
-      spawnServer(NODE_TSX[0]!, [
-        ...NODE_TSX.slice(1),
+      spawnServer(process.execPath, [
         ...nodeFlags,
         ...(profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-        gatewayScript,
+        build.script(GATEWAY_SCRIPT),
         '--nats',
         nats.url,
         '--service',
@@ -216,9 +219,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const nginxForwarding = await startNginx(dir, upstream.port, 'forwarding');
     stops.push(() => nginxForwarding.stop());
     // The Node floor for the latency target: bare sockets passing bytes through, no HTTP work.
-    const floor = await spawnServer(NODE_TSX[0]!, [
-      ...NODE_TSX.slice(1),
-      new URL('./proxy-variants.ts', import.meta.url).pathname,
+    const floor = await spawnServer(process.execPath, [
+      build.script(FLOOR_SCRIPT),
       '--variant',
       'net',
       '--upstream',
@@ -347,5 +349,6 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     await bus.close();
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
+    build.remove();
   }
 }

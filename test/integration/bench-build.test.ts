@@ -1,0 +1,54 @@
+/**
+ * The benchmarks' build (scripts/bench/build.ts): entry points compile with the project's tsc
+ * into a directory of their own, run under plain node (no tsx), carry none of esbuild's
+ * keepNames wrappers, and are gone after remove(). A file outside the project is refused.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { buildForBench, compiledPath } from '../../scripts/bench/build.js';
+import { spawnServer } from '../../scripts/bench/spawn-server.js';
+
+const UPSTREAM = fileURLToPath(new URL('../../scripts/bench/http-upstream.ts', import.meta.url));
+const EDGE = fileURLToPath(new URL('../../gateway/edge/edge-connection.ts', import.meta.url));
+
+t.test('a compiled upstream runs under plain node and is removed afterwards', async (t) => {
+  const build = await buildForBench([UPSTREAM]);
+  const script = build.script(UPSTREAM);
+  t.ok(script.endsWith('/scripts/bench/http-upstream.js'), script);
+  const server = await spawnServer(process.execPath, [script, '--size', '5']);
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.port}/`);
+    t.equal(response.status, 200);
+    t.equal(await response.text(), 'xxxxx');
+  } finally {
+    await server.stop();
+    build.remove();
+  }
+  t.notOk(existsSync(script), 'the build is gone');
+});
+
+t.test('the compiled gateway is tsc output, without keepNames wrappers', async (t) => {
+  const build = await buildForBench([EDGE]);
+  t.teardown(() => build.remove());
+  const code = readFileSync(build.script(EDGE), 'utf8');
+  t.match(code, /class EdgeConnection/);
+  t.notMatch(code, /__name\(/, 'no esbuild __name calls');
+});
+
+t.test('only TypeScript files of the project can be built', async (t) => {
+  t.throws(() => compiledPath('/tmp/out', '/etc/passwd'), /not a TypeScript file of this project/);
+  t.throws(() => compiledPath('/tmp/out', UPSTREAM.replace(/\.ts$/, '.js')), /not a TypeScript/);
+  await t.rejects(buildForBench(['/tmp/elsewhere.ts']), /not a TypeScript file of this project/);
+});
+
+t.test('a source that does not compile is reported with the compiler output', async (t) => {
+  // Written at run time, in a directory the project ignores (.gitignore's `.scratch*`): a
+  // broken file in test/ would fail the project's own type check.
+  const dir = mkdtempSync(fileURLToPath(new URL('../../.scratch-bench-build-', import.meta.url)));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const broken = join(dir, 'broken.ts');
+  writeFileSync(broken, "export const count: number = 'not a number';\n");
+  await t.rejects(buildForBench([broken]), /exited 2:[\s\S]*TS2322/);
+});
