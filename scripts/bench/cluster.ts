@@ -4,8 +4,8 @@
  * cluster view by scatter-gather, convergence waits and RSS sampling from /proc.
  */
 
-import { type ChildProcess, execFile, fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureNatsServerBinary, natsUrlFromEnv } from '../../cli/nats-server-binary.js';
@@ -13,17 +13,13 @@ import { decodeAs, encodeTrusted, type MessageOf, Subjects } from '../../protoco
 import { type NatsServerHandle, startNatsServer } from '../../test/helpers/nats-server.js';
 import type { Bus } from '../../transport/bus.js';
 import { connectNatsBus, type NatsBus } from '../../transport/nats-bus.js';
+import { buildForBench } from './build.js';
 import type { ChildMessage, ParentMessage, RuntimeStats } from './node-process.js';
 import { epochMs, intArg, sleep, stringArg } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
 const NODE_SCRIPT_TS = join(here, 'node-process.ts');
-/**
- * Compiled output, inside node_modules so that package imports resolve from it; one per bench
- * process (removed when it exits) so benches may run side by side.
- */
-const BUILD_DIR = join(repoRoot, 'node_modules', '.cache', `roster-bench-${process.pid}`);
 const READY_TIMEOUT_MS = 30_000;
 const INFO_TIMEOUT_MS = 5_000;
 
@@ -100,80 +96,18 @@ export async function measureFloor(url: string, requests: number): Promise<numbe
 let compiled: Promise<string> | undefined;
 
 /**
- * Compiles the node launcher and the library it imports to plain JavaScript (once per run), so
- * node processes run as in production: no tsx loader thread (whose own V8 isolate would add
- * tens of MB to every node's RSS), no on-the-fly transpiling at start, and CPU profiles with
- * real line numbers. Resolves with the compiled launcher's path.
+ * Compiles the node launcher and the library it imports (build.ts; once per run), so that node
+ * processes run as in production. Resolves with the compiled launcher's path.
  */
 export function compileNodeScript(log: (line: string) => void): Promise<string> {
   compiled ??= (async () => {
-    removeStaleBuilds();
-    rmSync(BUILD_DIR, { recursive: true, force: true });
-    mkdirSync(BUILD_DIR, { recursive: true });
-    process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
-    const up = relativeToRoot();
-    writeFileSync(
-      join(BUILD_DIR, 'tsconfig.json'),
-      JSON.stringify({
-        extends: `${up}/tsconfig.json`,
-        compilerOptions: {
-          rootDir: up,
-          outDir: '.',
-          noEmit: false,
-          noEmitOnError: false,
-          declaration: false,
-          sourceMap: false,
-        },
-        include: [
-          `${up}/protocol`,
-          `${up}/transport`,
-          `${up}/nodes`,
-          `${up}/scripts/bench/node-process.ts`,
-          `${up}/scripts/bench/util.ts`,
-        ],
-      }),
-    );
     const started = performance.now();
-    const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-    await new Promise<void>((resolveBuild) => {
-      // type errors do not stop the emit; a missing output is what counts
-      execFile(process.execPath, [tsc, '-p', join(BUILD_DIR, 'tsconfig.json')], () =>
-        resolveBuild(),
-      );
-    });
-    const script = join(BUILD_DIR, 'scripts', 'bench', 'node-process.js');
-    if (!existsSync(script)) throw new Error(`compiling ${NODE_SCRIPT_TS} produced no ${script}`);
+    const build = await buildForBench([NODE_SCRIPT_TS]);
+    const script = build.script(NODE_SCRIPT_TS);
     log(`compiled the node launcher to ${script} in ${Math.round(performance.now() - started)} ms`);
     return script;
   })();
   return compiled;
-}
-
-/** Removes the build directories of bench processes that are gone (killed before their exit hook). */
-function removeStaleBuilds(): void {
-  const cache = dirname(BUILD_DIR);
-  let names: string[] = [];
-  try {
-    names = readdirSync(cache);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^roster-bench-(\d+)$/.exec(name);
-    if (!m || Number(m[1]) === process.pid) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
-        rmSync(join(cache, name), { recursive: true, force: true });
-      }
-    }
-  }
-}
-
-function relativeToRoot(): string {
-  // BUILD_DIR is <root>/node_modules/.cache/roster-bench-<pid>
-  return '../../..';
 }
 
 export interface ReadyReport {

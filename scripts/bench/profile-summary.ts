@@ -34,8 +34,8 @@ interface CpuProfile {
 
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-/** The benches' compiled copy of the sources (scripts/bench/cluster.ts compileNodeScript). */
-const COMPILED = /^.*\/node_modules\/\.cache\/roster-bench-\d+\//;
+/** The benches' compiled copy of the sources (scripts/bench/build.ts). */
+const COMPILED = /^.*\/node_modules\/\.cache\/roster-bench-\d+(?:-\d+)?\//;
 
 /** A frame's file relative to the repository (compiled copies: `nodes/x.js`, JS line numbers). */
 function fileOf(frame: CallFrame): string {

@@ -1,13 +1,14 @@
 /**
  * The benchmarks' build (scripts/bench/build.ts): entry points compile with the project's tsc
  * into a directory of their own, run under plain node (no tsx), carry none of esbuild's
- * keepNames wrappers, and are gone after remove(). A file outside the project is refused.
+ * keepNames wrappers, and are gone after remove(). Type errors are reported but do not stop
+ * the emit; a file outside the project is refused.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { buildForBench, compiledPath } from '../../scripts/bench/build.js';
+import { BUILD_NAME, buildForBench, compiledPath } from '../../scripts/bench/build.js';
 import { spawnServer } from '../../scripts/bench/spawn-server.js';
 
 const UPSTREAM = fileURLToPath(new URL('../../scripts/bench/http-upstream.ts', import.meta.url));
@@ -43,12 +44,32 @@ t.test('only TypeScript files of the project can be built', async (t) => {
   await t.rejects(buildForBench(['/tmp/elsewhere.ts']), /not a TypeScript file of this project/);
 });
 
-t.test('a source that does not compile is reported with the compiler output', async (t) => {
+t.test('a type error does not stop the build; tsc reports it', async (t) => {
   // Written at run time, in a directory the project ignores (.gitignore's `.scratch*`): a
   // broken file in test/ would fail the project's own type check.
   const dir = mkdtempSync(fileURLToPath(new URL('../../.scratch-bench-build-', import.meta.url)));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broken = join(dir, 'broken.ts');
   writeFileSync(broken, "export const count: number = 'not a number';\n");
-  await t.rejects(buildForBench([broken]), /exited 2:[\s\S]*TS2322/);
+  const build = await buildForBench([broken]);
+  t.teardown(() => build.remove());
+  t.match(build.compilerOutput, /TS2322/);
+  const compiled = (await import(build.script(broken))) as { count: unknown };
+  t.equal(compiled.count, 'not a number', 'the JavaScript was emitted all the same');
+});
+
+t.test('builds get directories of their own, named for the process', async (t) => {
+  const a = await buildForBench([UPSTREAM]);
+  const b = await buildForBench([UPSTREAM]);
+  t.teardown(() => {
+    a.remove();
+    b.remove();
+  });
+  t.not(a.dir, b.dir);
+  for (const build of [a, b]) {
+    t.equal(BUILD_NAME.exec(basename(build.dir))?.[1], String(process.pid), build.dir);
+  }
+  a.remove();
+  t.notOk(existsSync(a.dir));
+  t.ok(existsSync(b.script(UPSTREAM)), 'removing one build leaves the other');
 });
