@@ -2,9 +2,11 @@
  * The benchmarks' build (scripts/bench/build.ts): entry points compile with the project's tsc
  * into a directory of their own, run under plain node (no tsx), carry none of esbuild's
  * keepNames wrappers, and are gone after remove(). Type errors are reported but do not stop
- * the emit; a file outside the project is refused.
+ * the emit; a file outside the project is refused; the builds of bench processes that died
+ * before their exit hook are removed by the next build.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -72,4 +74,22 @@ t.test('builds get directories of their own, named for the process', async (t) =
   a.remove();
   t.notOk(existsSync(a.dir));
   t.ok(existsSync(b.script(UPSTREAM)), 'removing one build leaves the other');
+});
+
+t.test('a build removes the builds of processes that are gone, and only theirs', async (t) => {
+  const cache = fileURLToPath(new URL('../../node_modules/.cache/', import.meta.url));
+  const gone = spawnSync(process.execPath, ['-e', '']).pid;
+  const ofGone = join(cache, `roster-bench-${gone}-1`);
+  const ofGoneOldName = join(cache, `roster-bench-${gone}`);
+  const ofParent = join(cache, `roster-bench-${process.ppid}-1`);
+  for (const dir of [ofGone, ofGoneOldName, ofParent]) mkdirSync(dir, { recursive: true });
+  t.teardown(() => {
+    for (const dir of [ofGone, ofGoneOldName, ofParent])
+      rmSync(dir, { recursive: true, force: true });
+  });
+  const build = await buildForBench([UPSTREAM]);
+  t.teardown(() => build.remove());
+  t.notOk(existsSync(ofGone), 'the build of an exited process is removed');
+  t.notOk(existsSync(ofGoneOldName), 'also under the older name without a sequence number');
+  t.ok(existsSync(ofParent), 'the build of a running process stays');
 });
