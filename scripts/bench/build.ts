@@ -19,8 +19,9 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const CACHE = join(ROOT, 'node_modules', '.cache');
+/** The repository's root directory. */
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const CACHE = join(REPO_ROOT, 'node_modules', '.cache');
 /** A build directory's name; the first group is the pid of the process that made it. */
 export const BUILD_NAME = /^roster-bench-(\d+)(?:-\d+)?$/;
 
@@ -38,7 +39,7 @@ export interface BenchBuild {
 
 /** The output path of `source` (a .ts file of the project) in the build directory `dir`. */
 export function compiledPath(dir: string, source: string): string {
-  const rel = relative(ROOT, resolve(source));
+  const rel = relative(REPO_ROOT, resolve(source));
   if (rel.startsWith('..') || !rel.endsWith('.ts')) {
     throw new Error(`${source}: not a TypeScript file of this project`);
   }
@@ -64,11 +65,11 @@ export async function buildForBench(sources: readonly string[]): Promise<BenchBu
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        extends: join(ROOT, 'tsconfig.json'),
+        extends: join(REPO_ROOT, 'tsconfig.json'),
         compilerOptions: {
           noEmit: false,
           noEmitOnError: false,
-          rootDir: ROOT,
+          rootDir: REPO_ROOT,
           outDir: dir,
           declaration: false,
           sourceMap: false,
@@ -103,7 +104,7 @@ function runTsc(project: string): Promise<string> {
   );
   return new Promise((resolveOutput, reject) => {
     const child = spawn(process.execPath, [tsc, '-p', project], {
-      cwd: ROOT,
+      cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

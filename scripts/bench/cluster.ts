@@ -13,12 +13,11 @@ import { decodeAs, encodeTrusted, type MessageOf, Subjects } from '../../protoco
 import { type NatsServerHandle, startNatsServer } from '../../test/helpers/nats-server.js';
 import type { Bus } from '../../transport/bus.js';
 import { connectNatsBus, type NatsBus } from '../../transport/nats-bus.js';
-import { buildForBench } from './build.js';
+import { buildForBench, REPO_ROOT } from './build.js';
 import type { ChildMessage, ParentMessage, RuntimeStats } from './node-process.js';
 import { epochMs, intArg, sleep, stringArg } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..');
 const NODE_SCRIPT_TS = join(here, 'node-process.ts');
 const READY_TIMEOUT_MS = 30_000;
 const INFO_TIMEOUT_MS = 5_000;
@@ -172,7 +171,7 @@ export class NodeProcess {
     if (options.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(options.heartbeatMs));
     if (options.discoveryMs !== undefined) args.push('--discovery-ms', String(options.discoveryMs));
     this.child = fork(script, args, {
-      cwd: repoRoot,
+      cwd: REPO_ROOT,
       execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

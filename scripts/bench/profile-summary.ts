@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './build.js';
 import { formatTable } from './table.js';
 
 interface CallFrame {
@@ -32,8 +33,6 @@ interface CpuProfile {
   readonly endTime: number;
 }
 
-const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-
 /** The benches' compiled copy of the sources (scripts/bench/build.ts). */
 const COMPILED = /^.*\/node_modules\/\.cache\/roster-bench-\d+(?:-\d+)?\//;
 
@@ -41,7 +40,7 @@ const COMPILED = /^.*\/node_modules\/\.cache\/roster-bench-\d+(?:-\d+)?\//;
 function fileOf(frame: CallFrame): string {
   let url = frame.url.replace(/^file:\/\//, '');
   if (COMPILED.test(url)) return url.replace(COMPILED, '');
-  if (url.startsWith(repoRoot)) url = url.slice(repoRoot.length + 1);
+  if (url.startsWith(REPO_ROOT)) url = url.slice(REPO_ROOT.length + 1);
   return url.replace(/^.*node_modules\//, '');
 }
 
@@ -69,7 +68,7 @@ function areaOf(frame: CallFrame): string {
   if (COMPILED.test(url)) return `${fileOf(frame).split('/')[0]}/`;
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return `dep ${nm[1]}`;
-  if (url.startsWith(repoRoot)) return url.slice(repoRoot.length + 1).split('/')[0] + '/';
+  if (url.startsWith(REPO_ROOT)) return url.slice(REPO_ROOT.length + 1).split('/')[0] + '/';
   return 'other';
 }
 
