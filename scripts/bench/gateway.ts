@@ -6,9 +6,11 @@
  * (scripts/bench/proxy-variants.ts `net`: bare sockets passing bytes through, no HTTP work) at
  * half of the gateway's peak rate (wrk throttled with a Lua delay, since Debian's wrk has no -R),
  * in four rounds by default, each after a 2 s warm-up of its own target, the peers in a
- * balanced order (scripts/bench/util.ts balancedOrder; with five peers, four rounds put each in
- * four different positions, and a complete design would take ten).
- * The floor shows how far above nginx any Node proxy starts on the machine at hand. The gateway
+ * balanced order (scripts/bench/util.ts balancedOrder; with six peers, four rounds put each in
+ * four different positions, and a complete design would take six).
+ * The floor shows how far above nginx any Node proxy starts on the machine at hand; a sixth
+ * half-rate peer, the `handle` floor (scripts/bench/handle-floor.ts: the same pass-through on
+ * libuv TCP handles, no net.Socket), shows how much of that is net.Socket. The gateway
  * processes run under the GC mode `roster gateway` picks on this machine (cli/gateway-runtime.ts:
  * single-threaded on ≤ 2 CPUs; ROSTER_GATEWAY_GC overrides it, as for the CLI); a fourth
  * half-rate peer is the same gateway under the other mode (`other_gc_*` in the result), so the
@@ -227,6 +229,14 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       String(upstream.port),
     ]);
     stops.push(() => floor.stop());
+    const handleFloor = await spawnServer(process.execPath, [
+      build.script(FLOOR_SCRIPT),
+      '--variant',
+      'handle',
+      '--upstream',
+      String(upstream.port),
+    ]);
+    stops.push(() => handleFloor.stop());
     const token = await new SignJWT({ sub: 'bench-user' })
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime('2h')
@@ -272,6 +282,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ['gateway', gateway.port],
       ['nginx', nginx.port],
       ['floor', floor.port],
+      ['handle_floor', handleFloor.port],
       ['other_gc', gatewayOtherGc.port],
       ['nginx_forwarding', nginxForwarding.port],
     ] as const;
@@ -314,6 +325,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       p99_gap_ms: round(p99('gateway') - p99('nginx'), 3),
       floor_p99_ms: p99('floor'),
       floor_p99_gap_ms: round(p99('floor') - p99('nginx'), 3),
+      handle_floor_p99_ms: p99('handle_floor'),
+      handle_floor_p99_gap_ms: round(p99('handle_floor') - p99('nginx'), 3),
       gc_mode: gcMode,
       other_gc_mode: otherGcMode,
       other_gc_p99_ms: p99('other_gc'),
@@ -333,6 +346,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       half_rate_p99s_ms: p99s('gateway'),
       nginx_half_rate_p99s_ms: p99s('nginx'),
       floor_half_rate_p99s_ms: p99s('floor'),
+      handle_floor_half_rate_p99s_ms: p99s('handle_floor'),
       other_gc_half_rate_p99s_ms: p99s('other_gc'),
       nginx_forwarding_half_rate_p99s_ms: p99s('nginx_forwarding'),
       half_rate_rewarm_p99s_ms: p99s('gateway', rewarmResults),

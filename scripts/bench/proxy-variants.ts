@@ -10,8 +10,9 @@
  * Pool.request), `undici-dispatch` (undici 7 Pool.dispatch with a raw handler), `roster` (the
  * gateway's own client, gateway/upstream/UpstreamPool, with the same raw handler), `edge` (the
  * gateway's edge in front of `roster`: bodiless requests skip node:http), `net` (a floor: bare
- * sockets passing heads through, no HTTP checks — what the socket layer alone costs). Prints
- * `{"port":N}` once listening.
+ * sockets passing heads through, no HTTP checks — what the socket layer alone costs), `handle`
+ * (the same floor on libuv TCP handles, without net.Socket: scripts/bench/handle-floor.ts).
+ * Prints `{"port":N}` once listening.
  *
  * Two options make the `net` floor look like the gateway in one respect at a time, to tell
  * apart what the gateway's p99 follows (docs/benchmarks.md, Gateway, tenth day):
@@ -42,6 +43,7 @@ import type { EdgeRequest, EdgeResponse } from '../../gateway/edge/edge-response
 import { fieldLinesOf } from '../../gateway/upstream/field-lines.js';
 import { UpstreamPool } from '../../gateway/upstream/pool.js';
 import type { UpstreamHandler } from '../../gateway/upstream/types.js';
+import { startHandleFloor } from './handle-floor.js';
 import { intArg, stringArg } from './util.js';
 
 const args = process.argv.slice(2);
@@ -302,10 +304,14 @@ function startNetFloor(): NetServer {
   });
 }
 
+function printPort(port: number | undefined): void {
+  process.stdout.write(`${JSON.stringify({ port: port ?? 0 })}\n`);
+}
+
 const handler =
   variant === 'edge'
     ? rosterHandler()
-    : variant === 'net'
+    : variant === 'net' || variant === 'handle'
       ? undefined
       : variant === 'agent'
         ? agentHandler()
@@ -316,16 +322,20 @@ const handler =
             : variant === 'roster'
               ? rosterHandler()
               : undefined;
-if (handler === undefined && variant !== 'net') throw new Error(`unknown variant ${variant}`);
+if (handler === undefined && variant !== 'net' && variant !== 'handle') {
+  throw new Error(`unknown variant ${variant}`);
+}
 
-const server: Server | NetServer =
-  handler === undefined ? startNetFloor() : createServer({ keepAliveTimeout: 60_000 }, handler);
-if (variant === 'edge') installEdge(server as Server);
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(
-    `${JSON.stringify({ port: typeof address === 'object' ? address?.port : 0 })}\n`,
-  );
-});
+if (variant === 'handle') {
+  printPort(startHandleFloor(upstream).port);
+} else {
+  const server: Server | NetServer =
+    handler === undefined ? startNetFloor() : createServer({ keepAliveTimeout: 60_000 }, handler);
+  if (variant === 'edge') installEdge(server as Server);
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    printPort(typeof address === 'object' ? address?.port : 0);
+  });
+}
 process.on('SIGTERM', () => process.exit(0));
 process.on('disconnect', () => process.exit(0));
