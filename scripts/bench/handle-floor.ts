@@ -4,8 +4,9 @@
  * upstream connections read into one shared buffer, each read goes straight to a function, and
  * writes hand a latin1 string to the handle (what the gateway's edge does for reads and writes,
  * without the net.Socket it still builds for every connection). Heads are passed through as
- * they arrive: a bodiless request in one read, a response whose Content-Length says when it
- * ends. Anything else closes the connection — a floor to measure against, not a proxy to ship.
+ * they arrive: a bodiless request in one read, one at a time per connection, and a response
+ * whose head comes in one read and whose Content-Length says when it ends. Anything else closes
+ * the connection — a floor to measure against, not a proxy to ship.
  *
  * It relies on `process.binding('tcp_wrap')` and `process.binding('stream_wrap')`, as the
  * gateway's handle reads and writes do (gateway/stream-binding.ts); `startHandleFloor` throws
@@ -116,8 +117,13 @@ export function startHandleFloor(upstreamPort: number): HandleFloor {
   const open = new Set<ClientSide | UpstreamSide>();
   let spare: WriteRequest | undefined;
 
-  function writeDone(this: WriteRequest): void {
+  function writeDone(this: WriteRequest, status: number): void {
+    const side = this.handle?.side;
     this.handle = null;
+    if (status < 0) {
+      close(side); // not reused: a failed queued write has native state attached
+      return;
+    }
     spare = this;
   }
 
@@ -136,7 +142,6 @@ export function startHandleFloor(upstreamPort: number): HandleFloor {
     req.oncomplete = writeDone;
     req.async = false;
     if (side.handle.writeLatin1String(req, text) !== 0) {
-      spare = req;
       close(side);
       return;
     }
@@ -211,6 +216,11 @@ export function startHandleFloor(upstreamPort: number): HandleFloor {
     const chunk = shared.toString('latin1', 0, n);
     if (up.remaining < 0) {
       const end = chunk.indexOf(HEAD_END);
+      if (end < 0) {
+        close(up); // a head over two reads: outside the floor's subset
+        close(up.client);
+        return;
+      }
       const length = CONTENT_LENGTH.exec(chunk.slice(0, end))?.[1];
       up.remaining = Number(length ?? 0) - (n - end - HEAD_END.length);
     } else {
