@@ -308,27 +308,30 @@ function printPort(port: number | undefined): void {
   process.stdout.write(`${JSON.stringify({ port: port ?? 0 })}\n`);
 }
 
-const handler =
-  variant === 'edge'
-    ? rosterHandler()
-    : variant === 'net' || variant === 'handle'
-      ? undefined
-      : variant === 'agent'
-        ? agentHandler()
-        : variant === 'undici-request'
-          ? undiciRequestHandler()
-          : variant === 'undici-dispatch'
-            ? undiciDispatchHandler()
-            : variant === 'roster'
-              ? rosterHandler()
-              : undefined;
-if (handler === undefined && variant !== 'net' && variant !== 'handle') {
-  throw new Error(`unknown variant ${variant}`);
+/** The node:http request handler of an HTTP variant (undefined: not one). */
+function httpHandler(
+  name: string,
+): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+  switch (name) {
+    case 'agent':
+      return agentHandler();
+    case 'undici-request':
+      return undiciRequestHandler();
+    case 'undici-dispatch':
+      return undiciDispatchHandler();
+    case 'roster':
+    case 'edge':
+      return rosterHandler();
+    default:
+      return undefined;
+  }
 }
 
 if (variant === 'handle') {
   printPort(startHandleFloor(upstream).port);
 } else {
+  const handler = httpHandler(variant);
+  if (handler === undefined && variant !== 'net') throw new Error(`unknown variant ${variant}`);
   const server: Server | NetServer =
     handler === undefined ? startNetFloor() : createServer({ keepAliveTimeout: 60_000 }, handler);
   if (variant === 'edge') installEdge(server as Server);
