@@ -80,8 +80,22 @@ function takeRequest(api: WriteBinding): WriteRequest {
 }
 
 /**
+ * What a HandleWriter writes to: a net.Socket, or a stand-in for one on a plain TCP handle
+ * (gateway/edge/handle-socket.ts), which says so with `plainStreamHandle`.
+ */
+export interface HandleWritable {
+  readonly connecting: boolean;
+  readonly writableLength: number;
+  readonly writableEnded: boolean;
+  readonly plainStreamHandle?: boolean;
+  write(text: string, encoding: 'latin1'): boolean;
+  destroy(error?: Error): unknown;
+}
+
+/**
  * Writes latin1 strings to one socket, straight to its stream handle when it can (plain TCP
- * sockets; a TLS socket's or a stand-in's writes always take socket.write()).
+ * sockets and handle stand-ins; a TLS socket's or another stand-in's writes always take
+ * socket.write()).
  */
 export class HandleWriter {
   /** Bytes of handle writes that libuv queued and has not finished (whole writes). */
@@ -92,11 +106,13 @@ export class HandleWriter {
 
   /** `onDrained`: queued bytes were all written (the socket's Writable may still hold some). */
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: HandleWritable,
     private readonly onDrained?: () => void,
   ) {
     this.direct =
-      binding !== undefined && socket instanceof Socket && !(socket instanceof TLSSocket);
+      binding !== undefined &&
+      ((socket instanceof Socket && !(socket instanceof TLSSocket)) ||
+        socket.plainStreamHandle === true);
   }
 
   /** Bytes handed over and not yet taken by the kernel (here and in the socket's Writable). */

@@ -14,10 +14,11 @@
  * off): the exchange in progress is abandoned and the connection closed. While an exchange
  * runs, reading stops once more than a head's worth of pipelined bytes waits.
  *
- * A plain TCP connection reads into the edge's shared buffer (shared-reads.ts): a read is
- * served from the buffer itself, and only bytes kept past the read (a partial head, pipelined
- * requests) are copied. Once handed to Node's server, reads are passed on to the socket's
- * Readable as Node's own reads would be.
+ * A plain TCP connection — a HandleSocket on its bare handle (handle-socket.ts), or a plain
+ * socket — reads into the edge's shared buffer (shared-reads.ts): a read is served from the
+ * buffer itself, and only bytes kept past the read (a partial head, pipelined requests) are
+ * copied. Once handed to Node's server, reads are passed on to the socket's Readable as Node's
+ * own reads would be.
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
@@ -28,6 +29,8 @@ import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
 import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
+import type { EdgeSocket } from './edge-socket.js';
+import { HandleSocket } from './handle-socket.js';
 import { FALLBACK, INCOMPLETE, type RequestHead, readRequestHead } from './request-head.js';
 import { ownedBytes, readIntoSharedBuffer, sharedRead } from './shared-reads.js';
 
@@ -58,7 +61,7 @@ export interface EdgeConnectionOwner {
 const UNREAD_RESPONSE_LIMIT = 64 * 1024;
 
 export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadTarget {
-  readonly socket: Socket;
+  readonly socket: EdgeSocket;
   private readonly writer: HandleWriter;
   private pending: Buffer | undefined = undefined;
   private current: EdgeResponse | undefined = undefined;
@@ -102,10 +105,15 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
   };
 
   constructor(
-    socket: Socket,
+    socket: Socket | HandleSocket,
     private readonly owner: EdgeConnectionOwner,
   ) {
-    this.sharedReads = readIntoSharedBuffer(socket, this);
+    if (socket instanceof HandleSocket) {
+      socket.readInto(this);
+      this.sharedReads = true;
+    } else {
+      this.sharedReads = readIntoSharedBuffer(socket, this);
+    }
     this.socket = socket;
     this.writer = new HandleWriter(socket, this.onDrain);
     socket.setNoDelay(true);
@@ -265,7 +273,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     this.pending = undefined;
     if (pending !== undefined) socket.unshift(ownedBytes(pending));
     this.release();
-    this.owner.fallback(socket);
+    // Node's server takes sockets only: a connection on its bare handle becomes one now.
+    this.owner.fallback(socket instanceof HandleSocket ? socket.promote() : (socket as Socket));
     socket.resume();
   }
 

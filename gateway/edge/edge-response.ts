@@ -8,10 +8,10 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
 import process from 'node:process';
 import type { HandleWriter } from '../handle-writes.js';
 import type { ProxyRequest, ProxyResponse, ResponseOwner } from '../proxy-io.js';
+import type { EdgeSocket } from './edge-socket.js';
 import type { RequestHead } from './request-head.js';
 
 export class EdgeRequest implements ProxyRequest {
@@ -21,7 +21,7 @@ export class EdgeRequest implements ProxyRequest {
   readonly rawHeaders: string[];
   constructor(
     head: RequestHead,
-    readonly socket: Socket,
+    readonly socket: EdgeSocket,
     readonly clientAddress: string,
     /** The connection's previous request had this same head (readRequestHead). */
     readonly repeatedHead: boolean,
@@ -89,7 +89,7 @@ export class EdgeResponse implements ProxyResponse {
   private onDrain: Listener | undefined = undefined;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: EdgeSocket,
     /** Writes a whole response in one go (to the socket's handle when it can). */
     private readonly writer: HandleWriter,
     private readonly sink: ResponseSink,

@@ -8,12 +8,17 @@
  * exactly as Node's strict server makes them.
  *
  * The server keeps listening, closing, TLS contexts and its 'request'/'upgrade'/'clientError'
- * handlers; the edge only needs its own idle/all connection closing at shutdown.
+ * handlers; the edge only needs its own idle/all connection closing at shutdown. A plain
+ * server's connections are taken as bare TCP handles, before Node builds sockets for them, and
+ * get a net.Socket only if they come to need one (handle-socket.ts,
+ * docs/adr/0010-edge-on-tcp-handles.md); a TLS server's arrive as sockets.
  */
 import type { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { takeAcceptedHandles } from './accepted-handles.js';
 import { EdgeConnection, type EdgeConnectionOwner, type EdgeLimits } from './edge-connection.js';
 import type { EdgeRequest, EdgeResponse } from './edge-response.js';
+import { HandleSocket } from './handle-socket.js';
 
 type ConnectionListener = (this: unknown, socket: Socket) => void;
 
@@ -38,6 +43,13 @@ export class Edge implements EdgeConnectionOwner {
     server.on(event, (socket: Socket) => {
       this.connections.add(new EdgeConnection(socket, this));
     });
+    // Plain connections are served on their bare handles (ADR 0010); a TLS server's arrive as
+    // sockets, after the handshake.
+    if (!tls) {
+      takeAcceptedHandles(server as Server, (handle, counter) => {
+        this.connections.add(new EdgeConnection(new HandleSocket(handle, counter), this));
+      });
+    }
   }
 
   /** Connections the edge serves now (not counting those handed to Node's server). */

@@ -23,7 +23,7 @@ import { Socket, type SocketConstructorOpts } from 'node:net';
 import { type DirectReadTarget, deliverReadsDirectly } from '../direct-reads.js';
 
 /** Every socket reading into it sees its read overwritten by the next. */
-const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+export const sharedReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
 
 /** net.Socket's private symbols for an `onread` buffer and its callback. */
 interface ReadSymbols {
