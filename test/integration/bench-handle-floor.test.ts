@@ -8,9 +8,10 @@
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { startHandleFloor } from '../../scripts/bench/handle-floor.js';
+import { Wire } from '../helpers/http-wire.js';
 
 /** An upstream that answers every request with its own path, and counts what it served. */
 async function echoUpstream(t: Test): Promise<{ port: number; served: () => number }> {
@@ -32,64 +33,25 @@ async function echoUpstream(t: Test): Promise<{ port: number; served: () => numb
   return { port: (server.address() as AddressInfo).port, served: () => served };
 }
 
-/** A client connection that reads whole responses (Content-Length bodies) one at a time. */
-async function client(port: number) {
-  const socket: Socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let buffered = '';
-  let waiter: (() => void) | undefined;
-  let closed = false;
-  socket.setEncoding('latin1');
-  socket.on('data', (text: string) => {
-    buffered += text;
-    waiter?.();
-  });
-  socket.on('close', () => {
-    closed = true;
-    waiter?.();
-  });
-  async function response(): Promise<{ status: number; body: string } | 'closed'> {
-    for (;;) {
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end >= 0) {
-        const head = buffered.slice(0, end);
-        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffered.length >= end + 4 + length) {
-          const body = buffered.slice(end + 4, end + 4 + length);
-          buffered = buffered.slice(end + 4 + length);
-          return { status: Number(head.split(' ')[1]), body };
-        }
-      }
-      if (closed) return 'closed';
-      await new Promise<void>((resolve) => {
-        waiter = resolve;
-      });
-      waiter = undefined;
-    }
-  }
-  return {
-    async get(path: string) {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n`);
-      return response();
-    },
-    async send(raw: string) {
-      socket.write(raw);
-      return response();
-    },
-    end: () => socket.destroy(),
-  };
+/** The next response on `w`: its status and body. */
+async function answer(w: Wire): Promise<{ status: number; body: string }> {
+  const r = await w.response();
+  return { status: r.status, body: r.body.toString('latin1') };
 }
+
+const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n`;
 
 t.test('passes requests through on keep-alive connections, each to its own client', async (t) => {
   const upstream = await echoUpstream(t);
   const floor = startHandleFloor(upstream.port);
   t.teardown(() => floor.close());
-  const clients = await Promise.all(Array.from({ length: 6 }, () => client(floor.port)));
+  const clients = await Promise.all(Array.from({ length: 6 }, () => Wire.tcp(floor.port)));
   t.teardown(() => {
-    for (const c of clients) c.end();
+    for (const c of clients) c.destroy();
   });
   for (let round = 0; round < 10; round++) {
-    const answers = await Promise.all(clients.map((c, i) => c.get(`/c${i}/r${round}`)));
+    for (const [i, c] of clients.entries()) c.write(get(`/c${i}/r${round}`));
+    const answers = await Promise.all(clients.map((c) => answer(c)));
     t.same(
       answers,
       clients.map((_, i) => ({ status: 200, body: `path=/c${i}/r${round}` })),
@@ -103,10 +65,11 @@ t.test('closes a connection whose request has a body, without forwarding it', as
   const upstream = await echoUpstream(t);
   const floor = startHandleFloor(upstream.port);
   t.teardown(() => floor.close());
-  const c = await client(floor.port);
-  t.teardown(() => c.end());
-  t.same(await c.get('/first'), { status: 200, body: 'path=/first' });
-  const answer = await c.send('POST /body HTTP/1.1\r\nHost: bench\r\nContent-Length: 3\r\n\r\nabc');
-  t.equal(answer, 'closed', 'the floor closed the connection');
+  const c = await Wire.tcp(floor.port);
+  t.teardown(() => c.destroy());
+  c.write(get('/first'));
+  t.same(await answer(c), { status: 200, body: 'path=/first' });
+  c.write('POST /body HTTP/1.1\r\nHost: bench\r\nContent-Length: 3\r\n\r\nabc');
+  await t.resolves(c.closes(), 'the floor closed the connection');
   t.equal(upstream.served(), 1, 'the request with a body never reached the upstream');
 });

@@ -10,12 +10,13 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { Edge } from '../../gateway/edge/edge.js';
 import type { EdgeRequest, EdgeResponse } from '../../gateway/edge/edge-response.js';
 import { HandleSocket } from '../../gateway/edge/handle-socket.js';
 import { eventually } from '../helpers/eventually.js';
+import { Wire } from '../helpers/http-wire.js';
 
 const LIMITS = { maxHeaderBytes: 16 * 1024, headersTimeoutMs: 5000, keepAliveTimeoutMs: 5000 };
 
@@ -71,76 +72,19 @@ async function edgeServer(t: Test): Promise<EdgeServer> {
   };
 }
 
-/** A client reading HTTP/1.1 responses (Content-Length or chunked bodies) in order. */
-async function client(port: number) {
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let buffered = '';
-  let closed = false;
-  let wake: (() => void) | undefined;
-  socket.setEncoding('latin1');
-  socket.on('data', (text: string) => {
-    buffered += text;
-    wake?.();
-  });
-  socket.on('close', () => {
-    closed = true;
-    wake?.();
-  });
-  const take = (): string | undefined => {
-    const end = buffered.indexOf('\r\n\r\n');
-    if (end < 0) return undefined;
-    const head = buffered.slice(0, end).toLowerCase();
-    let rest = buffered.slice(end + 4);
-    const length = /content-length: *(\d+)/.exec(head);
-    if (length !== null) {
-      const n = Number(length[1]);
-      if (rest.length < n) return undefined;
-      buffered = rest.slice(n);
-      return rest.slice(0, n);
-    }
-    let body = '';
-    for (;;) {
-      const line = rest.indexOf('\r\n');
-      if (line < 0) return undefined;
-      const size = Number.parseInt(rest.slice(0, line), 16);
-      if (rest.length < line + 2 + size + 2) return undefined;
-      if (size === 0) {
-        buffered = rest.slice(line + 4);
-        return body;
-      }
-      body += rest.slice(line + 2, line + 2 + size);
-      rest = rest.slice(line + 2 + size + 2);
-    }
-  };
-  return {
-    socket,
-    send: (raw: string) => socket.write(raw),
-    async response(): Promise<string | 'closed'> {
-      for (;;) {
-        const body = take();
-        if (body !== undefined) return body;
-        if (closed) return 'closed';
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
-    },
-    closed: () => closed,
-  };
-}
+/** The body of the next response on `w`, as text. */
+const text = async (w: Wire): Promise<string> => (await w.response()).body.toString('latin1');
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: edge\r\n\r\n`;
 
 t.test('a plain connection is served on its handle and counted by the server', async (t) => {
   const s = await edgeServer(t);
-  const c = await client(s.port);
-  t.teardown(() => c.socket.destroy());
-  c.send(get('/a'));
-  t.equal(await c.response(), 'edge /a');
-  c.send(get('/b'));
-  t.equal(await c.response(), 'edge /b', 'and kept alive');
+  const c = await Wire.tcp(s.port);
+  t.teardown(() => c.destroy());
+  c.write(get('/a'));
+  t.equal(await text(c), 'edge /a');
+  c.write(get('/b'));
+  t.equal(await text(c), 'edge /b', 'and kept alive');
   const [socket] = s.sockets();
   t.ok(socket instanceof HandleSocket, 'no net.Socket was built for it');
   t.equal(await s.connections(), 1, "the server's connection count has it");
@@ -148,15 +92,15 @@ t.test('a plain connection is served on its handle and counted by the server', a
   await eventually(async () => s.edge.size === 0 && (await s.connections()) === 0, {
     what: 'the half-closed connection closed and counted off',
   });
-  await eventually(() => c.closed(), { what: 'the client to see it close' });
+  await t.resolves(c.closes(), 'the client sees it close');
 });
 
 t.test('server.close() waits for connections served on handles', async (t) => {
   const s = await edgeServer(t);
-  const c = await client(s.port);
-  t.teardown(() => c.socket.destroy());
-  c.send(get('/a'));
-  t.equal(await c.response(), 'edge /a');
+  const c = await Wire.tcp(s.port);
+  t.teardown(() => c.destroy());
+  c.write(get('/a'));
+  t.equal(await text(c), 'edge /a');
   let closed = false;
   s.server.close(() => {
     closed = true;
@@ -165,37 +109,37 @@ t.test('server.close() waits for connections served on handles', async (t) => {
   t.notOk(closed, 'not closed while the connection is open');
   s.edge.closeIdleConnections();
   await eventually(() => closed, { what: 'server.close() to call back' });
-  t.equal(await c.response(), 'closed', 'the idle connection was closed by the edge');
+  await t.resolves(c.closes(), 'the idle connection was closed by the edge');
 });
 
 t.test('a streamed response makes the connection a socket, and it stays alive', async (t) => {
   const s = await edgeServer(t);
-  const c = await client(s.port);
-  t.teardown(() => c.socket.destroy());
-  c.send(get('/stream'));
-  t.equal(await c.response(), 'edge /stream');
-  c.send(get('/after'));
-  t.equal(await c.response(), 'edge /after', 'the next request on it is served');
+  const c = await Wire.tcp(s.port);
+  t.teardown(() => c.destroy());
+  c.write(get('/stream'));
+  t.equal(await text(c), 'edge /stream');
+  c.write(get('/after'));
+  t.equal(await text(c), 'edge /after', 'the next request on it is served');
   t.equal(await s.connections(), 1, 'counted once');
-  c.socket.destroy();
+  c.destroy();
   await eventually(async () => (await s.connections()) === 0, { what: 'counted off once' });
   t.equal((s.server as unknown as { _connections: number })._connections, 0, 'not below zero');
 });
 
 t.test('a hand-off to Node keeps the bytes read and the count', async (t) => {
   const s = await edgeServer(t);
-  const c = await client(s.port);
-  t.teardown(() => c.socket.destroy());
+  const c = await Wire.tcp(s.port);
+  t.teardown(() => c.destroy());
   // Pipelined in one write: the edge serves the first, Node's server gets the second with its
   // body, read by the edge from the handle before the hand-off.
-  c.send(`${get('/first')}POST /second HTTP/1.1\r\nHost: edge\r\nContent-Length: 5\r\n\r\nhello`);
-  t.equal(await c.response(), 'edge /first');
-  t.equal(await c.response(), 'node /second hello');
+  c.write(`${get('/first')}POST /second HTTP/1.1\r\nHost: edge\r\nContent-Length: 5\r\n\r\nhello`);
+  t.equal(await text(c), 'edge /first');
+  t.equal(await text(c), 'node /second hello');
   t.equal(s.edge.size, 0, 'the edge no longer serves it');
   t.equal(await s.connections(), 1, 'the server counts it once');
-  c.send(get('/third'));
-  t.equal(await c.response(), 'node /third ', 'Node serves it from then on');
-  c.socket.destroy();
+  c.write(get('/third'));
+  t.equal(await text(c), 'node /third ', 'Node serves it from then on');
+  c.destroy();
   await eventually(async () => (await s.connections()) === 0, { what: 'counted off once' });
   t.equal((s.server as unknown as { _connections: number })._connections, 0, 'not below zero');
 });
@@ -204,27 +148,27 @@ t.test('maxConnections still refuses connections over the limit', async (t) => {
   const s = await edgeServer(t);
   s.server.maxConnections = 1;
   const dropped = once(s.server, 'drop');
-  const first = await client(s.port);
-  t.teardown(() => first.socket.destroy());
-  first.send(get('/a'));
-  t.equal(await first.response(), 'edge /a');
-  const second = await client(s.port);
-  t.teardown(() => second.socket.destroy());
+  const first = await Wire.tcp(s.port);
+  t.teardown(() => first.destroy());
+  first.write(get('/a'));
+  t.equal(await text(first), 'edge /a');
+  const second = await Wire.tcp(s.port);
+  t.teardown(() => second.destroy());
   await dropped;
-  second.send(get('/b'));
-  t.equal(await second.response(), 'closed', 'the second connection is closed unanswered');
+  second.write(get('/b'));
+  await t.resolves(second.closes(), 'the second connection is closed unanswered');
   t.equal(await s.connections(), 1);
 });
 
 t.test('closing all connections closes those on handles', async (t) => {
   const s = await edgeServer(t);
-  const clients = await Promise.all([client(s.port), client(s.port), client(s.port)]);
+  const clients = await Promise.all([Wire.tcp(s.port), Wire.tcp(s.port), Wire.tcp(s.port)]);
   t.teardown(() => {
-    for (const c of clients) c.socket.destroy();
+    for (const c of clients) c.destroy();
   });
   for (const c of clients) {
-    c.send(get('/x'));
-    t.equal(await c.response(), 'edge /x');
+    c.write(get('/x'));
+    t.equal(await text(c), 'edge /x');
   }
   t.equal(await s.connections(), 3);
   t.ok(
@@ -232,6 +176,6 @@ t.test('closing all connections closes those on handles', async (t) => {
     'all three on their handles',
   );
   s.edge.closeAllConnections();
-  for (const c of clients) t.equal(await c.response(), 'closed');
+  for (const c of clients) await t.resolves(c.closes(), 'closed');
   await eventually(async () => (await s.connections()) === 0, { what: 'all counted off' });
 });
