@@ -167,7 +167,11 @@ export class HandleSocket implements EdgeSocket {
   readEnded(): void {
     if (this.ended) return;
     this.ended = true;
-    this.handle?.readStop();
+    const handle = this.handle;
+    if (handle !== null) {
+      handle.reading = false;
+      handle.readStop();
+    }
     this.emit('end');
   }
 
