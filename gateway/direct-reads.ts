@@ -99,15 +99,21 @@ export function deliverReadsDirectly(socket: Socket, target: DirectReadTarget): 
 function onDirectRead(this: DirectHandle, arrayBuffer: unknown): unknown {
   const n = state![slot]!;
   if (n <= 0) return this[DISPATCHER](arrayBuffer);
+  if (!deliverRead(this[TARGET], n)) stopReading(this, this[SOCKET]);
+  return undefined;
+}
+
+/**
+ * Hands a read of `bytes` to `target`, with the gateway's clock holding the read's arrival time
+ * meanwhile; returns what the target does (false: stop reading).
+ */
+export function deliverRead(target: DirectReadTarget, bytes: number): boolean {
   readArrived();
-  let more: boolean;
   try {
-    more = this[TARGET].onDirectRead(n);
+    return target.onDirectRead(bytes);
   } finally {
     readHandled();
   }
-  if (!more) stopReading(this, this[SOCKET]);
-  return undefined;
 }
 
 /** What Node's dispatcher does when an `onread` callback returns false. */

@@ -1,7 +1,9 @@
 /**
  * Node's `stream_wrap` binding, which the gateway's handle writes (handle-writes.ts) and direct
  * reads (direct-reads.ts) use: the shared state array where a stream handle reports a read's
- * length or a write's outcome, its slot indices, and the WriteWrap request constructor. It is
+ * length or a write's outcome, its slot indices, and the WriteWrap request constructor. Also
+ * `tcp_wrap`, whose TCP handle class tells the edge's accepted handles apart
+ * (edge/accepted-handles.ts). Both are
  * reached through `process.binding`, a documentation-only deprecation in Node 20 (it warns only
  * under `--pending-deprecation`). Each user checks the fields it needs and falls back to
  * net.Socket's own paths when they are missing.
@@ -17,19 +19,28 @@ export interface StreamWrapBinding {
   kReadBytesOrError: unknown;
 }
 
-function loadStreamWrap(): Partial<StreamWrapBinding> | undefined {
+/** The parts of Node's `tcp_wrap` binding the gateway may use (the edge's accepted handles). */
+export interface TcpWrapBinding {
+  TCP: unknown;
+  TCPConnectWrap: unknown;
+  constants: { SOCKET?: unknown; SERVER?: unknown };
+}
+
+/** `process.binding(name)`, or undefined where Node does not offer it. */
+function loadBinding<T>(name: string): Partial<T> | undefined {
   try {
-    return (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding(
-      'stream_wrap',
-    );
+    return (process as unknown as { binding(name: string): Partial<T> }).binding(name);
   } catch {
     // Not offered (a future Node, a permission model).
     return undefined;
   }
 }
 
-/** The binding, or undefined where Node does not offer it. */
-export const streamWrap = loadStreamWrap();
+/** Node's `stream_wrap` binding, or undefined where Node does not offer it. */
+export const streamWrap = loadBinding<StreamWrapBinding>('stream_wrap');
+
+/** Node's `tcp_wrap` binding, or undefined where Node does not offer it. */
+export const tcpWrap = loadBinding<TcpWrapBinding>('tcp_wrap');
 
 /** Whether `slot` is a valid index into the binding's shared state array. */
 export function isStateSlot(state: unknown, slot: unknown): slot is number {

@@ -13,7 +13,7 @@
  * fails if a Node upgrade makes that so).
  */
 import type { Server } from 'node:net';
-import process from 'node:process';
+import { tcpWrap } from '../stream-binding.js';
 import {
   type AcceptedHandle,
   type ConnectionCounter,
@@ -26,22 +26,12 @@ interface ListeningHandle {
   onconnection: OnConnection;
 }
 
-function tcpHandleClass(): (abstract new (...args: never[]) => unknown) | undefined {
-  try {
-    const tcp = (process as unknown as { binding(name: string): { TCP?: unknown } }).binding(
-      'tcp_wrap',
-    );
-    return typeof tcp.TCP === 'function'
-      ? (tcp.TCP as abstract new (
-          ...args: never[]
-        ) => unknown)
-      : undefined;
-  } catch {
-    return undefined; // not offered (a future Node, a permission model)
-  }
-}
-
-const TCP = handleSocketsAvailable ? tcpHandleClass() : undefined;
+const TCP =
+  handleSocketsAvailable && typeof tcpWrap?.TCP === 'function'
+    ? (tcpWrap.TCP as abstract new (
+        ...args: never[]
+      ) => unknown)
+    : undefined;
 
 function isAcceptedHandle(handle: unknown): handle is AcceptedHandle {
   if (TCP === undefined || !(handle instanceof TCP)) return false;
@@ -54,16 +44,16 @@ function isAcceptedHandle(handle: unknown): handle is AcceptedHandle {
 }
 
 /**
- * From now on (and after each later 'listening'), hands its accepted TCP connections to `accept` as
- * bare handles. Returns false, changing nothing, where this Node does not allow it.
+ * From now on (and after each later 'listening'), hands the server's accepted TCP connections
+ * to `accept` as bare handles; changes nothing where this Node does not allow it.
  */
 export function takeAcceptedHandles(
   server: Server,
   accept: (handle: AcceptedHandle, counter: ConnectionCounter) => void,
-): boolean {
-  if (TCP === undefined) return false;
+): void {
+  if (TCP === undefined) return;
   const counter = server as unknown as ConnectionCounter & { maxConnections?: number };
-  if (typeof counter._connections !== 'number') return false;
+  if (typeof counter._connections !== 'number') return;
   const wrap = (): void => {
     const listening = (server as unknown as { _handle?: Partial<ListeningHandle> | null })._handle;
     if (listening === null || listening === undefined) return;
@@ -85,5 +75,4 @@ export function takeAcceptedHandles(
   };
   server.on('listening', wrap);
   if (server.listening) wrap();
-  return true;
 }

@@ -19,8 +19,7 @@
  * waits for these connections.
  */
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import type { DirectReadTarget } from '../direct-reads.js';
-import { readArrived, readHandled } from '../read-clock.js';
+import { type DirectReadTarget, deliverRead } from '../direct-reads.js';
 import { isStateSlot, streamWrap, systemError } from '../stream-binding.js';
 import type { EdgeSocket } from './edge-socket.js';
 import { readIntoSharedBuffer, sharedReadBuffer } from './shared-reads.js';
@@ -73,14 +72,7 @@ function onHandleRead(this: AcceptedHandle): undefined {
   const n = state[slot]!;
   const socket = (this as OwnedHandle)[OWNER];
   if (n > 0) {
-    readArrived();
-    let more: boolean;
-    try {
-      more = socket.target!.onDirectRead(n);
-    } finally {
-      readHandled();
-    }
-    if (!more) socket.pause();
+    if (!deliverRead(socket.target!, n)) socket.pause();
   } else if (n === UV_EOF) {
     socket.readEnded();
   } else if (n < 0) {
@@ -103,7 +95,6 @@ export class HandleSocket implements EdgeSocket {
     error: undefined,
   };
   private paused = false;
-  private destroyed = false;
   private ended = false;
 
   constructor(
@@ -317,8 +308,6 @@ export class HandleSocket implements EdgeSocket {
       this.socket.destroy(error);
       return this;
     }
-    if (this.destroyed) return this;
-    this.destroyed = true;
     const handle = this.handle;
     this.handle = null;
     if (handle === null) return this;

@@ -13,8 +13,7 @@
  * where they are not what it expects.
  */
 import { Buffer } from 'node:buffer';
-import process from 'node:process';
-import { isStateSlot, streamWrap } from '../../gateway/stream-binding.js';
+import { isStateSlot, streamWrap, tcpWrap } from '../../gateway/stream-binding.js';
 
 interface WriteRequest {
   handle: TcpHandle | null;
@@ -59,9 +58,7 @@ interface Bindings {
 }
 
 function loadBindings(): Bindings {
-  const tcp = (process as unknown as { binding(name: string): Partial<TcpBinding> }).binding(
-    'tcp_wrap',
-  );
+  const tcp = (tcpWrap ?? {}) as Partial<TcpBinding>;
   const s = streamWrap;
   if (
     typeof tcp.TCP !== 'function' ||
