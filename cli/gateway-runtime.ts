@@ -55,9 +55,24 @@ const YOUNG_GENERATION_FLAGS: readonly string[] = [
   '--max-semi-space-size=32',
 ];
 
+/**
+ * No memory-reducing major GCs in the single-threaded mode. After a quiet spell V8's memory
+ * reducer runs a major GC (about every 100 s while the process stays idle). With no request in
+ * flight, every map of the gateway's per-request and per-connection objects is then held only
+ * weakly (by its transition tree and by the optimized code that checks it), so the GC frees
+ * them, and every optimized function that checks one of them is thrown away: 40–45 of the hot
+ * path's at once. The next burst ran unoptimized code while V8 rebuilt them on the same two
+ * cores, and its p99 was 5–25 times that of a burst without it (docs/benchmarks.md, *Gateway*,
+ * twenty-first day). The cost: after a burst the old generation keeps its size until
+ * allocation next calls for a major GC.
+ */
+const IDLE_GC_FLAGS: readonly string[] = ['--no-memory-reducer'];
+
 /** Node's command-line flags for a GC mode. */
 export function gcModeFlags(mode: GcMode): string[] {
-  return mode === 'single-threaded' ? ['--single-threaded-gc', ...YOUNG_GENERATION_FLAGS] : [];
+  return mode === 'single-threaded'
+    ? ['--single-threaded-gc', ...YOUNG_GENERATION_FLAGS, ...IDLE_GC_FLAGS]
+    : [];
 }
 
 /**

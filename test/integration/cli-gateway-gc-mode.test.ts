@@ -2,8 +2,8 @@
  * `roster gateway` under a GC mode (cli/gateway-runtime.ts), as an operator runs it, against a
  * real nats-server and a `roster node` process:
  *
- * - single-threaded: the gateway runs as a child under `--single-threaded-gc` and a young
- *   generation of fixed size; SIGHUP sent to the `roster` process reloads the child's config,
+ * - single-threaded: the gateway runs as a child under `--single-threaded-gc`, a young
+ *   generation of fixed size and no memory reducer; SIGHUP sent to the `roster` process reloads the child's config,
  *   SIGTERM stops it cleanly with exit code 0; and when the `roster` process is killed
  *   outright, the child stops by itself;
  * - parallel: the gateway runs in the `roster` process itself, with no such flag.
@@ -68,6 +68,7 @@ t.test('roster gateway and its GC mode', async (t) => {
       commandLine(child!).includes('--min-semi-space-size=32'),
       'a young generation of fixed size',
     );
+    t.ok(commandLine(child!).includes('--no-memory-reducer'), 'no idle-time major GCs');
     t.notOk(commandLine(gw.pid).includes('--single-threaded-gc'), 'the parent has no flag');
 
     process.kill(gw.pid, 'SIGHUP');

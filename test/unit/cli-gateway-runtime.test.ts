@@ -21,6 +21,7 @@ t.test('the GC mode: auto follows the CPU count, explicit modes win', async (t) 
     '--single-threaded-gc',
     '--min-semi-space-size=32',
     '--max-semi-space-size=32',
+    '--no-memory-reducer',
   ]);
   t.same(gcModeFlags('parallel'), []);
 });
