@@ -57,14 +57,13 @@ const YOUNG_GENERATION_FLAGS: readonly string[] = [
 
 /**
  * No memory-reducing major GCs in the single-threaded mode. After a quiet spell V8's memory
- * reducer runs a major GC (about every 100 s while the process stays idle). With no request in
- * flight, every map of the gateway's per-request and per-connection objects is then held only
- * weakly (by its transition tree and by the optimized code that checks it), so the GC frees
- * them, and every optimized function that checks one of them is thrown away: 40–45 of the hot
- * path's at once. The next burst ran unoptimized code while V8 rebuilt them on the same two
- * cores, and its p99 was 5–25 times that of a burst without it (docs/benchmarks.md, *Gateway*,
- * twenty-first day). The cost: after a burst the old generation keeps its size until
- * allocation next calls for a major GC.
+ * reducer starts a major GC (here about every 106 s of a mostly idle process). With no request
+ * in flight, the maps of the gateway's per-request and per-connection objects are held only
+ * weakly (by their transition trees, feedback vectors and the optimized code that checks them),
+ * so that GC frees them, and every optimized function that checks one is thrown away: 27–45 of
+ * the hot path's at once. The next burst ran unoptimized code while V8 rebuilt it on the same
+ * two cores: p99s of 21–150 ms against ~8 ms for bursts without it
+ * (docs/adr/0008-gateway-gc-mode.md). The cost: an idle gateway's heap is not shrunk.
  */
 const IDLE_GC_FLAGS: readonly string[] = ['--no-memory-reducer'];
 
