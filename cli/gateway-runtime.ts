@@ -4,7 +4,8 @@
  * threads; on a machine with two or fewer CPUs those threads compete with the event loop (and
  * with the upstreams and clients on the same cores), and the event loop waits for a helper
  * that waits for a CPU. There the gateway runs under `--single-threaded-gc`, with a young
- * generation of fixed size (YOUNG_GENERATION_FLAGS).
+ * generation of fixed size (YOUNG_GENERATION_FLAGS) and without V8's memory reducer
+ * (IDLE_GC_FLAGS).
  *
  * The flags can only be given on Node's command line (NODE_OPTIONS refuses them, and setting one
  * once V8 runs aborts in a GC check), so the `roster` process re-executes itself with it: the

@@ -3,9 +3,9 @@
  * real nats-server and a `roster node` process:
  *
  * - single-threaded: the gateway runs as a child under `--single-threaded-gc`, a young
- *   generation of fixed size and no memory reducer; SIGHUP sent to the `roster` process reloads the child's config,
- *   SIGTERM stops it cleanly with exit code 0; and when the `roster` process is killed
- *   outright, the child stops by itself;
+ *   generation of fixed size and no memory reducer; SIGHUP sent to the `roster` process
+ *   reloads the child's config, SIGTERM stops it cleanly with exit code 0; and when the
+ *   `roster` process is killed outright, the child stops by itself;
  * - parallel: the gateway runs in the `roster` process itself, with no such flag.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
