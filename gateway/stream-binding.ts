@@ -3,10 +3,10 @@
  * reads (direct-reads.ts) use: the shared state array where a stream handle reports a read's
  * length or a write's outcome, its slot indices, and the WriteWrap request constructor. Also
  * `tcp_wrap`, whose TCP handle class tells the edge's accepted handles apart
- * (edge/accepted-handles.ts). Both are
- * reached through `process.binding`, a documentation-only deprecation in Node 20 (it warns only
- * under `--pending-deprecation`). Each user checks the fields it needs and falls back to
- * net.Socket's own paths when they are missing.
+ * (edge/accepted-handles.ts). Both are reached through `process.binding`, a
+ * documentation-only deprecation in Node 20 (it warns only under `--pending-deprecation`).
+ * Each user checks the fields it needs and falls back to net.Socket's own paths when they are
+ * missing.
  */
 import process from 'node:process';
 import { getSystemErrorName } from 'node:util';
@@ -19,7 +19,10 @@ export interface StreamWrapBinding {
   kReadBytesOrError: unknown;
 }
 
-/** The parts of Node's `tcp_wrap` binding the gateway may use (the edge's accepted handles). */
+/**
+ * The parts of Node's `tcp_wrap` binding in use: `TCP` by the edge's accepted handles, all of
+ * them by the benchmark's handle floor (scripts/bench/handle-floor.ts).
+ */
 export interface TcpWrapBinding {
   TCP: unknown;
   TCPConnectWrap: unknown;
