@@ -4,8 +4,10 @@
  * string building on the hot path). The gateway's own HTTP/1.1 client was chosen over undici
  * and node:http agents by benchmark (docs/adr/0007-gateway-own-http1-upstream-client.md).
  *
- * An origin no pool member has used for two sweeps is closed (gracefully: requests in flight
- * finish first).
+ * An origin that no pool member has used for two sweeps is closed once its pool holds no
+ * connection. Idle keep-alive connections close on their own idle timeouts, so a pool that
+ * still holds some belongs to an upstream that was only quiet: closing it would make the first
+ * requests after a quiet spell open new connections (nginx's upstream keep-alive keeps them).
  */
 import type { Instance } from '../protocol/index.js';
 import { UpstreamPool } from './upstream/pool.js';
@@ -77,7 +79,7 @@ export class OriginClients {
   private sweep(): void {
     this.sweeps++;
     for (const [origin, entry] of this.byOrigin) {
-      if (this.sweeps - entry.lastUsedSweep >= 2) {
+      if (this.sweeps - entry.lastUsedSweep >= 2 && entry.pool.connections === 0) {
         this.byOrigin.delete(origin);
         entry.retired = true;
         entry.pool.close(true);
