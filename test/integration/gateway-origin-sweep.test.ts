@@ -57,8 +57,8 @@ t.test('a pool with idle keep-alive connections survives quiet sweeps', async (t
   const origins = new OriginClients({ sweepMs: SWEEP_MS });
   t.teardown(() => origins.close());
   const busy = instance('busy', { port: up.port });
-  // Never used for a request: no connection, so the sweep closes it after two sweeps.
-  const unused = instance('unused', { port: up.port + 1 === 65_536 ? 1 : up.port + 1 });
+  // Another origin, never used for a request: no connection, so two sweeps close it.
+  const unused = instance('unused', { host: '127.0.0.2', port: up.port });
 
   const pool = origins.get(busy);
   t.equal(await get(pool), 200);
