@@ -8,6 +8,12 @@
  * whose head comes in one read and whose Content-Length says when it ends. Anything else closes
  * the connection — a floor to measure against, not a proxy to ship.
  *
+ * Two options make it look like the gateway in one respect at a time (docs/benchmarks.md,
+ * Gateway, twenty-third day), as `--burn-ns` and `--forwarded-headers` do for the `net` floor:
+ * `work` runs before each of its two writes (a stand-in for the proxy's CPU per request), and
+ * `requestFields` (latin1 field lines, each ending in CRLF) goes into every request head before
+ * its blank line, so the upstream parses what it parses behind the gateway.
+ *
  * It relies on `process.binding('tcp_wrap')` and `process.binding('stream_wrap')`, as the
  * gateway's handle reads and writes do (gateway/stream-binding.ts); `startHandleFloor` throws
  * where they are not what it expects.
@@ -98,6 +104,13 @@ class UpstreamSide {
   constructor(readonly handle: TcpHandle) {}
 }
 
+export interface HandleFloorOptions {
+  /** Runs before each write (to the upstream and to the client). */
+  readonly work?: () => void;
+  /** Field lines added to every request head, each ending in CRLF. */
+  readonly requestFields?: string;
+}
+
 export interface HandleFloor {
   readonly port: number;
   /** Stops listening and closes every connection. */
@@ -105,7 +118,12 @@ export interface HandleFloor {
 }
 
 /** Listens on a free port of 127.0.0.1, proxying to `upstreamPort`. */
-export function startHandleFloor(upstreamPort: number): HandleFloor {
+export function startHandleFloor(
+  upstreamPort: number,
+  options: HandleFloorOptions = {},
+): HandleFloor {
+  const work = options.work;
+  const requestFields = options.requestFields ?? '';
   const b = loadBindings();
   const { TCP, TCPConnectWrap, constants } = b.tcp;
   const state = b.state;
@@ -197,7 +215,11 @@ export function startHandleFloor(upstreamPort: number): HandleFloor {
       close(client); // a head over two reads, or a body: outside the floor's subset
       return;
     }
-    upstreamFor(client, request);
+    work?.();
+    upstreamFor(
+      client,
+      requestFields === '' ? request : request.slice(0, -2) + requestFields + '\r\n',
+    );
   }
 
   function onUpstreamRead(this: TcpHandle): void {
@@ -224,6 +246,7 @@ export function startHandleFloor(upstreamPort: number): HandleFloor {
       up.remaining -= n;
     }
     const client = up.client;
+    work?.();
     if (client !== undefined && !client.closed) write(client, chunk);
     if (up.remaining <= 0) {
       up.client = undefined;

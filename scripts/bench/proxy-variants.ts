@@ -14,10 +14,10 @@
  * (the same floor on libuv TCP handles, without net.Socket: scripts/bench/handle-floor.ts).
  * Prints `{"port":N}` once listening.
  *
- * Two options make the `net` floor look like the gateway in one respect at a time, to tell
- * apart what the gateway's p99 follows (docs/benchmarks.md, Gateway, tenth day):
- * `--burn-ns N` spins N ns before each of its two writes (the proxy's CPU per request, nothing
- * else), and `--forwarded-headers` adds the six fields the gateway adds to every request
+ * Two options make the `net` and `handle` floors look like the gateway in one respect at a
+ * time, to tell apart what the gateway's p99 follows (docs/benchmarks.md, Gateway, tenth and
+ * twenty-third days): `--burn-ns N` spins N ns before each of its two writes (the proxy's CPU
+ * per request, nothing else), and `--forwarded-headers` adds the six fields the gateway adds to every request
  * (X-Forwarded-For, -Proto, -Host, Forwarded, x-request-id, traceparent; fixed values), so the
  * upstream parses what it parses behind the gateway. Compare peers only when they share one CPU
  * scheduling group, as in the benchmark, which spawns them all from one process: a peer started
@@ -328,7 +328,11 @@ function httpHandler(
 }
 
 if (variant === 'handle') {
-  printPort(startHandleFloor(upstream).port);
+  const floor = startHandleFloor(upstream, {
+    work: burnNs === 0n ? undefined : burn,
+    requestFields: forwardedFields?.toString('latin1'),
+  });
+  printPort(floor.port);
 } else {
   const handler = httpHandler(variant);
   if (handler === undefined && variant !== 'net') throw new Error(`unknown variant ${variant}`);

@@ -2,7 +2,8 @@
  * The gateway benchmark's handle floor (scripts/bench/handle-floor.ts) on real loopback
  * sockets: it starts on this Node (this fails if a Node upgrade takes away the bindings it
  * relies on), passes bodiless requests and their responses through on keep-alive connections
- * without mixing up connections, and closes a connection whose request is outside its subset.
+ * without mixing up connections, closes a connection whose request is outside its subset, and
+ * with its options adds field lines to every request and runs its work before every write.
  * The benchmark reads its p99 as a peer, so a floor that answered wrongly would go unnoticed
  * there.
  */
@@ -14,10 +15,14 @@ import { startHandleFloor } from '../../scripts/bench/handle-floor.js';
 import { Wire } from '../helpers/http-wire.js';
 
 /** An upstream that answers every request with its own path, and counts what it served. */
-async function echoUpstream(t: Test): Promise<{ port: number; served: () => number }> {
+async function echoUpstream(
+  t: Test,
+): Promise<{ port: number; served: () => number; heads: string[][] }> {
   let served = 0;
+  const heads: string[][] = [];
   const server = createServer((req, res) => {
     served++;
+    heads.push(req.rawHeaders);
     req.resume();
     const body = `path=${req.url}`;
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length) });
@@ -30,7 +35,7 @@ async function echoUpstream(t: Test): Promise<{ port: number; served: () => numb
     server.closeAllConnections();
     server.close();
   });
-  return { port: (server.address() as AddressInfo).port, served: () => served };
+  return { port: (server.address() as AddressInfo).port, served: () => served, heads };
 }
 
 /** The next response on `w`: its status and body. */
@@ -72,4 +77,28 @@ t.test('closes a connection whose request has a body, without forwarding it', as
   c.write('POST /body HTTP/1.1\r\nHost: bench\r\nContent-Length: 3\r\n\r\nabc');
   await t.resolves(c.closes(), 'the floor closed the connection');
   t.equal(upstream.served(), 1, 'the request with a body never reached the upstream');
+});
+
+t.test('adds its field lines to every request and runs its work before each write', async (t) => {
+  const upstream = await echoUpstream(t);
+  let works = 0;
+  const floor = startHandleFloor(upstream.port, {
+    work: () => {
+      works++;
+    },
+    requestFields: 'x-forwarded-for: 127.0.0.1\r\nx-request-id: abc\r\n',
+  });
+  t.teardown(() => floor.close());
+  const c = await Wire.tcp(floor.port);
+  t.teardown(() => c.destroy());
+  for (const path of ['/one', '/two']) {
+    c.write(get(path));
+    t.same(await answer(c), { status: 200, body: `path=${path}` });
+  }
+  t.same(
+    upstream.heads,
+    [0, 1].map(() => ['Host', 'bench', 'x-forwarded-for', '127.0.0.1', 'x-request-id', 'abc']),
+    "the upstream got each head with the fields after the client's own",
+  );
+  t.equal(works, 4, 'the work ran before each of the two writes of both requests');
 });
