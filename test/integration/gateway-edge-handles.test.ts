@@ -6,7 +6,8 @@
  * `getConnections()` and `server.close()` see it; a connection becomes a net.Socket when a
  * response is streamed in pieces and when it is handed to Node's server, keeping its bytes and
  * its count; `maxConnections` still refuses; a client half-close and a gateway-side destroy
- * close it. The gateway's whole edge suite (gateway-edge.test.ts) runs on these connections too.
+ * close it. The gateway's whole edge suite (gateway-edge.test.ts and
+ * gateway-edge-connections.test.ts) runs on these connections too.
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';

@@ -4,8 +4,8 @@
  * in order when the peer stops reading and writes queue in libuv — mixed with socket.write()
  * calls — the writer reports when its queue drains, failures destroy the socket with a system
  * error, and TLS sockets, destroyed ones or a Writable holding bytes take socket.write(). The
- * edge and the upstream client on top of it are covered end to end in gateway-edge.test.ts and
- * gateway-upstream-pool.test.ts.
+ * edge and the upstream client on top of it are covered end to end in gateway-edge.test.ts,
+ * gateway-edge-connections.test.ts and gateway-upstream-pool.test.ts.
  */
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';

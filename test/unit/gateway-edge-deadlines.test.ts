@@ -1,7 +1,7 @@
 /**
  * The edge connection's timeouts as pure logic: EdgeConnection.checkDeadline() against a
  * stand-in socket (the wire behaviour — idle close, 408 for a slow head — is covered in
- * test/integration/gateway-edge.test.ts; this covers the slow-reader rule, which needs bytes
+ * test/integration/gateway-edge-connections.test.ts; this covers the slow-reader rule, which needs bytes
  * still queued in the socket at the moment the idle deadline passes).
  */
 import { EventEmitter } from 'node:events';
