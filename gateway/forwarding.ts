@@ -188,6 +188,8 @@ export interface ForwardedContext {
   readonly tracestate: string | undefined;
   /** Keep Upgrade/Connection: upgrade (websocket handshakes). */
   readonly upgrade: boolean;
+  /** Client headers the upstream does not get (lower-case): RequestContext.withheldHeaders. */
+  readonly withheld?: ReadonlySet<string> | undefined;
 }
 
 /** All the gateway sets on the upstream request in place of the client's copies. */
@@ -199,10 +201,19 @@ export interface ForwardedValues extends ForwardedContext {
 const TOKEN_PROTO = /^(https?|wss?)$/;
 
 /** Whether an incoming request header goes upstream as it came. */
-function passesUpstream(name: string, listed: Set<string> | undefined, upgrade: boolean): boolean {
+function passesUpstream(
+  name: string,
+  listed: Set<string> | undefined,
+  c: ForwardedContext,
+): boolean {
   const kind = kindOf(name);
-  if (kind === 0) return listed === undefined || !listed.has(name.toLowerCase());
-  return kind === UPGRADE && upgrade;
+  if (kind === 0) {
+    const withheld = c.withheld;
+    if (listed === undefined && withheld === undefined) return true;
+    const lower = name.toLowerCase();
+    return !listed?.has(lower) && !withheld?.has(lower);
+  }
+  return kind === UPGRADE && c.upgrade;
 }
 
 /** The values of the forwarding fields the gateway sets. */
@@ -245,7 +256,7 @@ export function upstreamRequestHeaders(
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (passesUpstream(name, listed, v.upgrade)) out.push(name, raw[i + 1]!);
+    if (passesUpstream(name, listed, v)) out.push(name, raw[i + 1]!);
   }
   if (v.upgrade) out.push('connection', 'upgrade');
   const f = forwardingFields(headers, v);
@@ -271,7 +282,7 @@ export function forwardedFieldLines(
   const lines = new FieldLinesBuilder();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (passesUpstream(name, listed, c.upgrade)) lines.add(name, raw[i + 1]!);
+    if (passesUpstream(name, listed, c)) lines.add(name, raw[i + 1]!);
   }
   // The gateway's own fields are neither Host nor Content-Length: appended as one text.
   let text = c.upgrade ? 'connection: upgrade\r\n' : '';

@@ -8,7 +8,8 @@
  * - its route: the normalized path and query, the route hit and the route's runtime, for one
  *   route table (a reload brings another, and the kept route is not used with it);
  * - the upstream request's field lines but the request id and trace (forwardedFieldLines), for
- *   one peer address, TLS or not, and one count of trusted hops.
+ *   one peer address, TLS or not, one count of trusted hops and one set of headers withheld
+ *   from the upstream (the same set object: a route's auth plugin passes the same each time).
  *
  * So they are made at the head's first repeat and kept under its header list (a WeakMap: an
  * entry goes when its head does), the field lines as one flat string that the upstream write
@@ -25,6 +26,7 @@ export class HeadMemo {
   private socketIp = '';
   private trustedHops = 0;
   private encrypted = false;
+  private withheld: ReadonlySet<string> | undefined = undefined;
 
   /** The route kept for this head under `tables`, if any. */
   keptRoute(tables: TableRuntime): RequestRoute | undefined {
@@ -37,11 +39,17 @@ export class HeadMemo {
   }
 
   /** The forwarded field lines kept for this head from a connection like this one, if any. */
-  keptLines(socketIp: string, trustedHops: number, encrypted: boolean): FieldLines | undefined {
+  keptLines(
+    socketIp: string,
+    trustedHops: number,
+    encrypted: boolean,
+    withheld: ReadonlySet<string> | undefined,
+  ): FieldLines | undefined {
     if (
       this.socketIp !== socketIp ||
       this.trustedHops !== trustedHops ||
-      this.encrypted !== encrypted
+      this.encrypted !== encrypted ||
+      this.withheld !== withheld
     ) {
       return undefined;
     }
@@ -53,6 +61,7 @@ export class HeadMemo {
     socketIp: string,
     trustedHops: number,
     encrypted: boolean,
+    withheld: ReadonlySet<string> | undefined,
     lines: FieldLines,
   ): FieldLines {
     const flat: FieldLines = {
@@ -64,6 +73,7 @@ export class HeadMemo {
     this.socketIp = socketIp;
     this.trustedHops = trustedHops;
     this.encrypted = encrypted;
+    this.withheld = withheld;
     this.lines = flat;
     return flat;
   }

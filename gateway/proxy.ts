@@ -131,6 +131,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   clientIp = '';
   requestId = '';
   consumer: string | undefined = undefined;
+  withheldHeaders: ReadonlySet<string> | undefined = undefined;
   bodyLimit: number | undefined = undefined;
   hit!: RouteHit;
   private extraHeaders: Record<string, string> | undefined = undefined;
@@ -394,6 +395,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       trustedHops: this.env.trustedHops,
       requestId: this.requestId,
       newTrace: this.newTrace,
+      withheld: this.withheldHeaders,
     });
   }
 

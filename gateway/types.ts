@@ -77,14 +77,23 @@ export interface RequestContext {
   /** The client request: method, url, headers (read-only for plugins). */
   readonly req: ProxyRequest;
   readonly hit: RouteHit;
-  /** The normalized request path (what routing saw) and the raw query string (with `?`, or ''). */
+  /** The normalized request path (what routing saw). */
   readonly path: string;
-  readonly query: string;
+  /**
+   * The raw query string (with `?`, or ''), as the upstream gets it: what routing saw, unless a
+   * plugin took a credential out of it (plugins/credentials.ts).
+   */
+  query: string;
   /** The client address after applying the trusted-hops rule to X-Forwarded-For. */
   readonly clientIp: string;
   readonly requestId: string;
   /** Set by an auth plugin: who is calling (JWT `sub`, API key name). */
   consumer: string | undefined;
+  /**
+   * Request headers the upstream does not get (lower-case names): credentials an auth plugin
+   * has checked and keeps to the gateway (plugins/credentials.ts). undefined: none.
+   */
+  withheldHeaders: ReadonlySet<string> | undefined;
   /** Largest request body accepted (bytes), enforced by the proxy while streaming; set by a plugin. */
   bodyLimit: number | undefined;
   /** Response headers plugins want added to whatever the gateway sends back. */

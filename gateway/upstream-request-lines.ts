@@ -30,6 +30,8 @@ export interface UpstreamLinesInput {
   readonly requestId: string;
   /** newTraceLines() when the gateway made the request id. */
   readonly newTrace: string | undefined;
+  /** Client headers the upstream does not get (RequestContext.withheldHeaders). */
+  readonly withheld: ReadonlySet<string> | undefined;
 }
 
 export function upstreamRequestLines(input: UpstreamLinesInput): FieldLines {
@@ -44,9 +46,9 @@ export function upstreamRequestLines(input: UpstreamLinesInput): FieldLines {
 
 /** The field lines but the id and trace: kept for a repeated head. */
 function forwardedLines(input: UpstreamLinesInput, continued: boolean): FieldLines {
-  const { req, memo, socketIp, trustedHops } = input;
+  const { req, memo, socketIp, trustedHops, withheld } = input;
   const encrypted = isEncrypted(req);
-  const kept = memo?.keptLines(socketIp, trustedHops, encrypted);
+  const kept = memo?.keptLines(socketIp, trustedHops, encrypted, withheld);
   if (kept !== undefined) return kept;
   const headers = req.headers;
   const lines = forwardedFieldLines(req.rawHeaders, headers, {
@@ -55,6 +57,9 @@ function forwardedLines(input: UpstreamLinesInput, continued: boolean): FieldLin
     encrypted,
     tracestate: continued ? boundedTracestate(headers.tracestate) : undefined,
     upgrade: false,
+    withheld,
   });
-  return memo === undefined ? lines : memo.keepLines(socketIp, trustedHops, encrypted, lines);
+  return memo === undefined
+    ? lines
+    : memo.keepLines(socketIp, trustedHops, encrypted, withheld, lines);
 }

@@ -38,6 +38,7 @@ import type { PluginOutcome, RequestContext, RouteHit } from './types.js';
 
 class UpgradeContext implements RequestContext {
   consumer: string | undefined = undefined;
+  withheldHeaders: ReadonlySet<string> | undefined = undefined;
   bodyLimit: number | undefined = undefined;
   readonly responseHeaders: Record<string, string> = {};
   readonly startedAt = performance.now();
@@ -46,7 +47,7 @@ class UpgradeContext implements RequestContext {
     readonly res: ServerResponse,
     readonly hit: RouteHit,
     readonly path: string,
-    readonly query: string,
+    public query: string,
     readonly clientIp: string,
     readonly requestId: string,
   ) {}
@@ -214,6 +215,7 @@ export class WebSocketProxy {
       traceparent: continued ? continueTraceparent(incoming) : newTraceparent(),
       tracestate: continued ? boundedTracestate(req.headers.tracestate) : undefined,
       upgrade: true,
+      withheld: ctx.withheldHeaders,
     });
     const secure = instance.scheme === 'https' || instance.scheme === 'wss';
     const up: ClientRequest = (secure ? httpsRequest : httpRequest)({

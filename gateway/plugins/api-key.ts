@@ -8,9 +8,13 @@
  * most reveal something about the SHA-256 digest of the attacker's own guess relative to the
  * stored digests; turning that into a key would need a SHA-256 preimage. (Comparing the raw
  * key byte by byte would leak a prefix; comparing digests does not.)
+ *
+ * An accepted key is kept from the upstream unless `forward` is set (credentials.ts): its
+ * header is withheld, or its query parameter taken out of the query the upstream gets.
  */
 import { createHash } from 'node:crypto';
 import type { Plugin, PluginEnvironment, PluginFactory } from '../types.js';
+import { queryWithout, withholdHeaders } from './credentials.js';
 import { headerValue, rejection } from './outcome.js';
 import {
   checkString,
@@ -20,7 +24,7 @@ import {
   SettingsReader,
 } from './settings.js';
 
-const SETTINGS = ['keys', 'header', 'queryParam'] as const;
+const SETTINGS = ['keys', 'header', 'queryParam', 'forward'] as const;
 const KEY_SETTINGS = ['consumer', 'hash', 'key'] as const;
 
 export const MIN_PLAIN_KEY_LENGTH = 16;
@@ -72,6 +76,8 @@ export function createApiKeyPlugin(settings: unknown, env: PluginEnvironment): P
   }
   const header = (s.string('header', HEADER_NAME) ?? 'x-api-key').toLowerCase();
   const queryParam = s.string('queryParam', { max: 128 });
+  /** Keep the key from the upstream once it is accepted (unless `forward`; credentials.ts). */
+  const withheld = (s.boolean('forward') ?? false) ? undefined : new Set([header]);
 
   const missing = rejection(
     'ROSTER_ERR_UNAUTHORIZED',
@@ -94,7 +100,8 @@ export function createApiKeyPlugin(settings: unknown, env: PluginEnvironment): P
     name: 'api-key',
     onRequest(ctx) {
       let key = headerValue(ctx.req.headers[header]);
-      if ((key === undefined || key === '') && queryParam !== undefined && ctx.query.length > 1) {
+      const fromHeader = key !== undefined && key !== '';
+      if (!fromHeader && queryParam !== undefined && ctx.query.length > 1) {
         key = new URLSearchParams(ctx.query).get(queryParam) ?? undefined;
       }
       if (key === undefined || key === '') return missing;
@@ -102,6 +109,10 @@ export function createApiKeyPlugin(settings: unknown, env: PluginEnvironment): P
       const consumer = consumers.get(hashApiKey(key));
       if (consumer === undefined) return unknown;
       ctx.consumer = consumer;
+      if (withheld !== undefined) {
+        if (fromHeader) withholdHeaders(ctx, withheld);
+        else ctx.query = queryWithout(ctx.query, queryParam!);
+      }
       return undefined;
     },
   };

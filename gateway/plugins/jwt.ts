@@ -15,6 +15,10 @@
  * A verified token is remembered (by its exact text) until it expires or for `cacheSec`,
  * whichever is first, so the steady state costs one Map lookup and no promise; the same header
  * as the last cached hit's (a client repeats its header) costs one string compare.
+ *
+ * The header that carried an accepted token is kept from the upstream unless `forward` is set
+ * (Envoy's jwt_authn default; credentials.ts). A token read from a cookie stays in the Cookie
+ * header, which carries the client's other cookies too.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
@@ -34,6 +38,7 @@ import type {
   PluginOutcome,
   RequestContext,
 } from '../types.js';
+import { withholdHeaders } from './credentials.js';
 import { headerValue, type Rejection, rejection } from './outcome.js';
 import { configError, HEADER_NAME, isPlainObject, SettingsReader } from './settings.js';
 
@@ -108,6 +113,7 @@ const SETTINGS = [
   'cookie',
   'consumerClaim',
   'cacheSec',
+  'forward',
 ] as const;
 
 export interface JwtOptions {
@@ -204,6 +210,8 @@ export function createJwtPlugin(
     patternHint: 'a cookie name',
   });
   const consumerClaim = s.string('consumerClaim', { max: 128 }) ?? 'sub';
+  /** The token's header, kept from the upstream once the token is accepted (unless `forward`). */
+  const withheld = (s.boolean('forward') ?? false) ? undefined : new Set([headerName]);
   const cacheMs = (s.number('cacheSec', { min: 0, max: 3600 }) ?? DEFAULT_CACHE_SEC) * 1000;
   const now = options.now ?? Date.now;
 
@@ -242,7 +250,17 @@ export function createJwtPlugin(
   let lastEntry: CachedToken | undefined;
   let lastJwksWarning = -Infinity;
 
-  const verify = async (ctx: RequestContext, token: string): Promise<PluginOutcome> => {
+  /** The token is accepted: `consumer` calls, and the header that carried it stays here. */
+  const accept = (ctx: RequestContext, consumer: string | undefined, fromHeader: boolean) => {
+    ctx.consumer = consumer;
+    if (fromHeader && withheld !== undefined) withholdHeaders(ctx, withheld);
+  };
+
+  const verify = async (
+    ctx: RequestContext,
+    token: string,
+    fromHeader: boolean,
+  ): Promise<PluginOutcome> => {
     const started = now();
     try {
       const { payload } = await jwtVerify(token, key, {
@@ -256,7 +274,7 @@ export function createJwtPlugin(
           : typeof raw === 'number' && Number.isFinite(raw)
             ? String(raw)
             : undefined;
-      ctx.consumer = consumer;
+      accept(ctx, consumer, fromHeader);
       if (cacheMs > 0) {
         const exp =
           typeof payload.exp === 'number' ? (payload.exp + clockTolerance) * 1000 : Infinity;
@@ -283,7 +301,7 @@ export function createJwtPlugin(
     onRequest(ctx) {
       const header = headerValue(ctx.req.headers[headerName]);
       if (header !== undefined && header === lastHeader && now() < lastEntry!.until) {
-        ctx.consumer = lastEntry!.consumer;
+        accept(ctx, lastEntry!.consumer, true);
         return undefined;
       }
       const fromHeader = tokenOfHeader(header, headerName);
@@ -295,7 +313,7 @@ export function createJwtPlugin(
       const hit = cache.get(token);
       if (hit !== undefined) {
         if (now() < hit.until) {
-          ctx.consumer = hit.consumer;
+          accept(ctx, hit.consumer, fromHeader !== undefined);
           if (fromHeader !== undefined) {
             lastHeader = header;
             lastEntry = hit;
@@ -307,7 +325,7 @@ export function createJwtPlugin(
       const alg = headerAlg(token);
       if (alg === undefined) return reject('jwt_malformed');
       if (!allowed.has(alg)) return reject('jwt_alg');
-      return verify(ctx, token);
+      return verify(ctx, token, fromHeader !== undefined);
     },
     close() {
       cache.clear();

@@ -54,6 +54,7 @@ export function fakeRequestContext(options: FakeRequestOptions = {}): RequestCon
     clientIp: options.clientIp ?? '203.0.113.7',
     requestId: 'req-1',
     consumer: options.consumer,
+    withheldHeaders: undefined,
     bodyLimit: undefined,
     responseHeaders: {},
     startedAt: performance.now(),

@@ -1,12 +1,14 @@
 /**
  * WebSocket upgrades through the gateway (`ws` on both ends): echo through the tunnel, the
- * plugin chain on the handshake, 404 for unrouted upgrades, a refused upgrade relayed, and
- * tunnels ended by a graceful close.
+ * plugin chain on the handshake (an accepted API key kept from the upstream), 404 for unrouted
+ * upgrades, a refused upgrade relayed, and tunnels ended by a graceful close.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
+import { createApiKeyPlugin, hashApiKey } from '../../gateway/plugins/api-key.js';
 import type { Plugin } from '../../gateway/types.js';
+import { fakeEnv } from '../helpers/fake-request-context.js';
 import {
   rawExchange,
   rawStatus,
@@ -31,6 +33,8 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
 function next(ws: WebSocket): Promise<string> {
   return new Promise((resolve) => ws.once('message', (d: Buffer) => resolve(d.toString())));
 }
+
+const WS_KEY = 'ws-key-0123456789abcdef';
 
 const needsToken: Plugin = {
   name: 'token',
@@ -84,8 +88,18 @@ t.test('websocket proxying', async (t) => {
         route('guarded', 'ws', { match: { path: { prefix: '/guarded' } } }),
         route('plain', 'plain', { match: { path: { prefix: '/plain' } } }),
         route('unsafe', 'ws', { match: { path: { prefix: '/unsafe' } } }),
+        route('keyed', 'ws', { match: { path: { prefix: '/keyed' } } }),
       ],
-      { guarded: [needsToken], unsafe: [unsafeHeaders] },
+      {
+        guarded: [needsToken],
+        unsafe: [unsafeHeaders],
+        keyed: [
+          createApiKeyPlugin(
+            { keys: [{ consumer: 'alice', hash: hashApiKey(WS_KEY) }], queryParam: 'api_key' },
+            fakeEnv(),
+          ),
+        ],
+      },
     ),
   );
 
@@ -113,6 +127,18 @@ t.test('websocket proxying', async (t) => {
     ws.send('in');
     t.equal(await reply, 'echo:in:/guarded/x');
     ws.close();
+  });
+
+  await t.test('an accepted API key does not reach the upstream of a tunnel', async (t) => {
+    const byHeader = await open(`ws://127.0.0.1:${port}/keyed/h?a=1`, { 'x-api-key': WS_KEY });
+    const first = upgrades.at(-1)!;
+    t.equal(first.url, '/keyed/h?a=1');
+    t.equal(first.headers['x-api-key'], undefined, 'the key header was withheld');
+    t.equal(first.headers['x-forwarded-for'], '127.0.0.1', 'the rest arrived');
+    byHeader.close();
+    const byQuery = await open(`ws://127.0.0.1:${port}/keyed/q?a=1&api_key=${WS_KEY}&b=2`);
+    t.equal(upgrades.at(-1)!.url, '/keyed/q?a=1&b=2', 'the key was taken out of the query');
+    byQuery.close();
   });
 
   await t.test('unsafe plugin headers are dropped from handshake answers', async (t) => {

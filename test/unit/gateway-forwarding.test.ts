@@ -163,6 +163,7 @@ t.test('the field-lines form and the trace lines render exactly the list form', 
     encrypted: fc.boolean(),
     upgrade: fc.boolean(),
     tracestate: fc.constantFrom(undefined, 'a=1'),
+    withheld: fc.constantFrom(undefined, new Set(['authorization']), new Set(['x-key', 'accept'])),
   });
   fc.assert(
     fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), values, (fields, extra) => {
@@ -188,6 +189,48 @@ t.test('the field-lines form and the trace lines render exactly the list form', 
     { numRuns: 1000 },
   );
   t.pass('1000 runs');
+});
+
+t.test('headers withheld by a plugin reach the upstream in neither form', async (t) => {
+  const raw = [
+    'Host',
+    'h',
+    'Authorization',
+    'Bearer t',
+    'authorization',
+    'Bearer again',
+    'X-Api-Key',
+    'k',
+    'Accept',
+    '*/*',
+    'Connection',
+    'x-hop',
+    'X-Hop',
+    '1',
+  ];
+  const v: ForwardedValues = { ...base, withheld: new Set(['authorization', 'x-api-key']) };
+  for (const [form, text] of [
+    [
+      'list',
+      pairs(upstreamRequestHeaders(raw, lower(raw), v))
+        .map(([k, val]) => `${k}: ${val}\r\n`)
+        .join(''),
+    ],
+    ['lines', forwardedFieldLines(raw, lower(raw), v).text],
+  ] as const) {
+    const names = text
+      .split('\r\n')
+      .filter((l) => l !== '')
+      .map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+    t.notOk(names.includes('authorization'), `${form}: Authorization withheld, in any case`);
+    t.notOk(names.includes('x-api-key'), `${form}: X-Api-Key withheld`);
+    t.notOk(names.includes('x-hop'), `${form}: a Connection-listed field still dropped`);
+    t.same(
+      names.filter((n) => n === 'host' || n === 'accept'),
+      ['host', 'accept'],
+      `${form}: the rest pass`,
+    );
+  }
 });
 
 t.test('websocket upgrades keep Upgrade and send Connection: upgrade', async (t) => {

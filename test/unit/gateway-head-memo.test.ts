@@ -15,21 +15,36 @@ t.test('one memo per head list', async (t) => {
   t.not(headMemo(raw), headMemo([...raw]), 'another list (an equal one too): another memo');
 });
 
-t.test('field lines are kept per connection and trusted hops', async (t) => {
+t.test('field lines are kept per connection, trusted hops and withheld headers', async (t) => {
   const memo = headMemo(['Host', 'h', 'Accept', '*/*']);
-  t.equal(memo.keptLines('10.0.0.1', 0, false), undefined, 'nothing kept at first');
+  const none = undefined;
+  t.equal(memo.keptLines('10.0.0.1', 0, false, none), undefined, 'nothing kept at first');
   const made = lines(['Host', 'h'], ['Content-Length', '0'], ['x-forwarded-for', '10.0.0.1']);
-  const kept = memo.keepLines('10.0.0.1', 0, false, made);
+  const kept = memo.keepLines('10.0.0.1', 0, false, none, made);
   t.equal(kept.text, made.text, 'the same text');
   t.equal(kept.hasHost, true);
   t.equal(kept.contentLength, 0);
-  t.equal(memo.keptLines('10.0.0.1', 0, false), kept, 'found again');
-  t.equal(memo.keptLines('10.0.0.2', 0, false), undefined, 'another peer: not');
-  t.equal(memo.keptLines('10.0.0.1', 1, false), undefined, 'other trusted hops: not');
-  t.equal(memo.keptLines('10.0.0.1', 0, true), undefined, 'TLS: not');
-  const other = memo.keepLines('10.0.0.2', 0, false, lines(['a', 'b']));
-  t.equal(memo.keptLines('10.0.0.2', 0, false), other, 'replaced');
-  t.equal(memo.keptLines('10.0.0.1', 0, false), undefined, 'the old one is gone');
+  t.equal(memo.keptLines('10.0.0.1', 0, false, none), kept, 'found again');
+  t.equal(memo.keptLines('10.0.0.2', 0, false, none), undefined, 'another peer: not');
+  t.equal(memo.keptLines('10.0.0.1', 1, false, none), undefined, 'other trusted hops: not');
+  t.equal(memo.keptLines('10.0.0.1', 0, true, none), undefined, 'TLS: not');
+  const withheld = new Set(['authorization']);
+  t.equal(
+    memo.keptLines('10.0.0.1', 0, false, withheld),
+    undefined,
+    'headers withheld from the upstream: not',
+  );
+  const without = memo.keepLines('10.0.0.1', 0, false, withheld, lines(['Host', 'h']));
+  t.equal(memo.keptLines('10.0.0.1', 0, false, withheld), without, 'kept for that set');
+  t.equal(
+    memo.keptLines('10.0.0.1', 0, false, new Set(['authorization'])),
+    undefined,
+    'another set object (an equal one too): not',
+  );
+  t.equal(memo.keptLines('10.0.0.1', 0, false, none), undefined, 'none withheld: not');
+  const other = memo.keepLines('10.0.0.2', 0, false, none, lines(['a', 'b']));
+  t.equal(memo.keptLines('10.0.0.2', 0, false, none), other, 'replaced');
+  t.equal(memo.keptLines('10.0.0.1', 0, false, withheld), undefined, 'the old one is gone');
 });
 
 t.test('a route is kept for one route table', async (t) => {

@@ -1,0 +1,38 @@
+/**
+ * What an auth plugin keeps from the upstream once it has checked a credential (its `forward`
+ * setting, off by default, as Envoy's jwt_authn does and Kong's `hide_credentials` allows): the
+ * header that carried it, and a query parameter that carried it. The upstream then sees who
+ * called (the route's consumer, for rate limits and logs) without being handed a credential it
+ * could replay.
+ */
+import type { RequestContext } from '../types.js';
+
+/**
+ * Adds `names` (lower-case) to the request headers the upstream does not get. A plugin passes
+ * the same set on every request, so a route with one such plugin keeps one set, and the
+ * upstream request's field lines kept for a repeated head (head-memo.ts) stay valid.
+ */
+export function withholdHeaders(ctx: RequestContext, names: ReadonlySet<string>): void {
+  const held = ctx.withheldHeaders;
+  ctx.withheldHeaders = held === undefined || held === names ? names : new Set([...held, ...names]);
+}
+
+/**
+ * `query` (with `?`, or '') without the parameters named `name`, judged as URLSearchParams
+ * reads names (percent-decoded, `+` as a space), so an encoded name cannot slip one through.
+ * Every other parameter is kept exactly as written, in order.
+ */
+export function queryWithout(query: string, name: string): string {
+  if (query.length <= 1) return query;
+  const kept: string[] = [];
+  let removed = false;
+  for (const part of query.slice(1).split('&')) {
+    const eq = part.indexOf('=');
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    const decoded = rawName === '' ? '' : ([...new URLSearchParams(`${rawName}=`).keys()][0] ?? '');
+    if (decoded === name) removed = true;
+    else kept.push(part);
+  }
+  if (!removed) return query;
+  return kept.length === 0 ? '' : `?${kept.join('&')}`;
+}
