@@ -1,9 +1,9 @@
 /**
  * What an auth plugin keeps from the upstream once it has checked a credential (its `forward`
  * setting, off by default, as Envoy's jwt_authn does and Kong's `hide_credentials` allows): the
- * header that carried it, and a query parameter that carried it. The upstream then sees who
- * called (the route's consumer, for rate limits and logs) without being handed a credential it
- * could replay.
+ * header that carried it, and a query parameter that carried it. The consumer the plugin found
+ * stays with the gateway (rate limits, logs); the upstream is not handed a credential it could
+ * replay or write to its logs (docs/adr/0011-checked-credentials-stay-at-the-gateway.md).
  */
 import type { RequestContext } from '../types.js';
 
