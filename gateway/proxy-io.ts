@@ -31,6 +31,28 @@ export function bodyStreamOf(req: ProxyRequest): IncomingMessage | undefined {
   return req instanceof IncomingMessage ? req : undefined;
 }
 
+/** A client body longer than the route's limit (the body-limit plugin's bodyLimit). */
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
+
+/**
+ * Streams the client's body to the upstream client; the request is not destroyed when the
+ * upstream side stops early (the gateway may still answer 502/413 on it).
+ */
+export async function* streamBody(
+  req: IncomingMessage,
+  limit: number | undefined,
+): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+    const buf = chunk as Buffer;
+    seen += buf.length;
+    if (limit !== undefined && seen > limit) throw new BodyTooLargeError('request body too large');
+    yield buf;
+  }
+}
+
 /** Whether the client connection is TLS. */
 export function isEncrypted(req: ProxyRequest): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;

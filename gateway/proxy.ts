@@ -32,10 +32,12 @@ import type { OriginClients } from './origins.js';
 import { isPathRejection } from './path.js';
 import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plugin-headers.js';
 import {
+  BodyTooLargeError,
   bodyStreamOf,
   type ProxyRequest,
   type ProxyResponse,
   type ResponseOwner,
+  streamBody,
 } from './proxy-io.js';
 import { clockNow } from './read-clock.js';
 import { badPath, type GatewayError, GatewayErrors, sendError } from './responses.js';
@@ -89,27 +91,6 @@ function onResponseClose(this: ProxyResponse): void {
 
 function onResponseDrain(this: ProxyResponse): void {
   this.owner?.resumeUpstream();
-}
-
-class BodyTooLargeError extends Error {
-  override readonly name = 'BodyTooLargeError';
-}
-
-/**
- * Streams the client's body to the upstream client; the request is not destroyed when the
- * upstream side stops early (the gateway may still answer 502/413 on it).
- */
-async function* streamBody(
-  req: IncomingMessage,
-  limit: number | undefined,
-): AsyncGenerator<Buffer> {
-  let seen = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    const buf = chunk as Buffer;
-    seen += buf.length;
-    if (limit !== undefined && seen > limit) throw new BodyTooLargeError('request body too large');
-    yield buf;
-  }
 }
 
 const CONNECT_ERRORS = new Set<string>([
