@@ -17,11 +17,12 @@
  * Two options make the `net` and `handle` floors look like the gateway in one respect at a
  * time, to tell apart what the gateway's p99 follows (docs/benchmarks.md, Gateway, tenth and
  * twenty-third days): `--burn-ns N` spins N ns before each of its two writes (the proxy's CPU
- * per request, nothing else), and `--forwarded-headers` adds the six fields the gateway adds to every request
- * (X-Forwarded-For, -Proto, -Host, Forwarded, x-request-id, traceparent; fixed values), so the
- * upstream parses what it parses behind the gateway. Compare peers only when they share one CPU
- * scheduling group, as in the benchmark, which spawns them all from one process: a peer started
- * in a session of its own gets a fair share to itself (docs/benchmarks.md, eleventh day).
+ * per request, nothing else), and `--forwarded-headers` adds the six fields the gateway adds to
+ * every request (X-Forwarded-For, -Proto, -Host, Forwarded, x-request-id, traceparent; fixed
+ * values), so the upstream parses what it parses behind the gateway. Compare peers only when
+ * they share one CPU scheduling group, as in the benchmark, which spawns them all from one
+ * process: a peer started in a session of its own gets a fair share to itself
+ * (docs/benchmarks.md, eleventh day).
  */
 import {
   Agent,
