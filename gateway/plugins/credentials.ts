@@ -7,14 +7,35 @@
  */
 import type { RequestContext } from '../types.js';
 
+/** The union of two plugins' sets, made once per pair (weakly held: a reload drops both). */
+const unions = new WeakMap<
+  ReadonlySet<string>,
+  WeakMap<ReadonlySet<string>, ReadonlySet<string>>
+>();
+
+function unionOf(a: ReadonlySet<string>, b: ReadonlySet<string>): ReadonlySet<string> {
+  let byB = unions.get(a);
+  if (byB === undefined) {
+    byB = new WeakMap();
+    unions.set(a, byB);
+  }
+  let union = byB.get(b);
+  if (union === undefined) {
+    union = new Set([...a, ...b]);
+    byB.set(b, union);
+  }
+  return union;
+}
+
 /**
  * Adds `names` (lower-case) to the request headers the upstream does not get. A plugin passes
- * the same set on every request, so a route with one such plugin keeps one set, and the
- * upstream request's field lines kept for a repeated head (head-memo.ts) stay valid.
+ * the same set on every request, and two plugins on one route get the same union each time,
+ * so a route keeps one set object, and the upstream request's field lines kept for a repeated
+ * head (head-memo.ts, keyed by that object) stay valid.
  */
 export function withholdHeaders(ctx: RequestContext, names: ReadonlySet<string>): void {
   const held = ctx.withheldHeaders;
-  ctx.withheldHeaders = held === undefined || held === names ? names : new Set([...held, ...names]);
+  ctx.withheldHeaders = held === undefined || held === names ? names : unionOf(held, names);
 }
 
 /**

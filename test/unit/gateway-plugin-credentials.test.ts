@@ -35,7 +35,7 @@ t.test(
   },
 );
 
-t.test('withholdHeaders keeps one set per route, a union only for two plugins', async (t) => {
+t.test('withholdHeaders keeps one set per route, one union for two plugins', async (t) => {
   const ctx = fakeRequestContext();
   const jwt = new Set(['authorization']);
   const key = new Set(['x-api-key']);
@@ -46,6 +46,10 @@ t.test('withholdHeaders keeps one set per route, a union only for two plugins', 
   withholdHeaders(ctx, key);
   t.same([...(ctx.withheldHeaders ?? [])].sort(), ['authorization', 'x-api-key'], 'both');
   t.same([...jwt], ['authorization'], 'the plugin\u2019s set is not changed');
+  const next = fakeRequestContext();
+  withholdHeaders(next, jwt);
+  withholdHeaders(next, key);
+  t.equal(next.withheldHeaders, ctx.withheldHeaders, 'the next request gets the same union');
 });
 
 t.test('jwt: the token header is withheld on every accepting path, unless forward', async (t) => {
