@@ -3,7 +3,9 @@
  * headers it names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade except on a
  * websocket upgrade), the client address from X-Forwarded-For under a trusted-hops rule, and
  * X-Forwarded-For/-Proto/-Host, RFC 7239 Forwarded, x-request-id and traceparent/tracestate set
- * by the gateway (the client's own copies of those are never passed on unchecked).
+ * by the gateway (the client's own copies of those are never passed on unchecked), and
+ * x-consumer: the consumer an auth plugin accepted, percent-encoded, or nothing (a client's own
+ * x-consumer never reaches an upstream, on any route).
  *
  * Trusted hops: with `trustedHops` = N, the last N addresses in front of the gateway are
  * trusted proxies. The client is the address N entries from the right of
@@ -19,6 +21,9 @@
 import { isIP } from 'node:net';
 import { type FieldLines, FieldLinesBuilder } from './upstream/field-lines.js';
 import type { ResponseHead } from './upstream/response-head.js';
+
+/** The header that tells the upstream who is calling (RequestContext.consumer). */
+export const CONSUMER_HEADER = 'x-consumer';
 
 const DROP = 1;
 const UPGRADE = 2;
@@ -47,6 +52,7 @@ for (const name of [
   'x-request-id',
   'traceparent',
   'tracestate',
+  CONSUMER_HEADER,
 ]) {
   SPECIAL.set(name, REPLACED);
 }
@@ -196,6 +202,33 @@ export interface ForwardedContext {
 export interface ForwardedValues extends ForwardedContext {
   readonly requestId: string;
   readonly traceparent: string;
+  /** The consumer an auth plugin accepted (RequestContext.consumer), if any. */
+  readonly consumer?: string | undefined;
+}
+
+/** A lone surrogate cannot be encoded: it becomes U+FFFD, as a UTF-8 encoder writes it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** The last consumer encoded and its encoding: a client sends the same credential each time. */
+let lastConsumer = '';
+let lastEncoded = '';
+
+/**
+ * A consumer as the x-consumer value: percent-encoded as encodeURIComponent does (so an
+ * upstream decodes it with decodeURIComponent), which leaves no control character, no
+ * non-ASCII one and no comma in it, whatever a token's claim held.
+ */
+export function consumerValue(consumer: string): string {
+  if (consumer !== lastConsumer) {
+    lastEncoded = encodeURIComponent(consumer.replace(LONE_SURROGATE, '\uFFFD'));
+    lastConsumer = consumer;
+  }
+  return lastEncoded;
+}
+
+/** The x-consumer field line for `consumer` (CRLF-terminated), or '' for none. */
+export function consumerLine(consumer: string | undefined): string {
+  return consumer === undefined ? '' : `${CONSUMER_HEADER}: ${consumerValue(consumer)}\r\n`;
 }
 
 const TOKEN_PROTO = /^(https?|wss?)$/;
@@ -263,13 +296,14 @@ export function upstreamRequestHeaders(
   out.push('x-forwarded-for', f.xff, 'x-forwarded-proto', f.proto, 'forwarded', f.forwarded);
   if (f.host !== '') out.push('x-forwarded-host', f.host);
   if (v.tracestate !== undefined) out.push('tracestate', v.tracestate);
+  if (v.consumer !== undefined) out.push(CONSUMER_HEADER, consumerValue(v.consumer));
   out.push('x-request-id', v.requestId, 'traceparent', v.traceparent);
   return out;
 }
 
 /**
- * The same headers as upstreamRequestHeaders but for the last two, x-request-id and traceparent
- * (trace.ts traceLines), rendered as the request's field lines in one string (no list is built
+ * The same headers as upstreamRequestHeaders but for the last three, x-consumer (consumerLine),
+ * x-request-id and traceparent (trace.ts traceLines), rendered as the request's field lines in one string (no list is built
  * and walked again to write them), with what the upstream client needs to know of them. They
  * depend on the head and `c` alone, so a repeated head's may be kept (head-memo.ts).
  */

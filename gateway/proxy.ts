@@ -377,6 +377,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       requestId: this.requestId,
       newTrace: this.newTrace,
       withheld: this.withheldHeaders,
+      consumer: this.consumer,
     });
   }
 

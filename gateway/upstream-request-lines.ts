@@ -1,11 +1,11 @@
 /**
  * The field lines of the upstream request the proxy's exchange sends: the client's fields and
  * the gateway's forwarding fields (forwardedFieldLines; kept for a repeated head, head-memo.ts),
- * then the request id and the trace — a continued one when the client sent a valid
+ * then the consumer an auth plugin accepted, if any, the request id and the trace — a continued one when the client sent a valid
  * traceparent, else a new one (the lines newTraceLines drew with the id, when the gateway made
  * the id).
  */
-import { forwardedFieldLines } from './forwarding.js';
+import { consumerLine, forwardedFieldLines } from './forwarding.js';
 import type { HeadMemo } from './head-memo.js';
 import { isEncrypted, type ProxyRequest } from './proxy-io.js';
 import {
@@ -32,6 +32,8 @@ export interface UpstreamLinesInput {
   readonly newTrace: string | undefined;
   /** Client headers the upstream does not get (RequestContext.withheldHeaders). */
   readonly withheld: ReadonlySet<string> | undefined;
+  /** Who is calling, as an auth plugin found (RequestContext.consumer). */
+  readonly consumer: string | undefined;
 }
 
 export function upstreamRequestLines(input: UpstreamLinesInput): FieldLines {
@@ -41,7 +43,12 @@ export function upstreamRequestLines(input: UpstreamLinesInput): FieldLines {
     ? traceLines(input.requestId, continueTraceparent(incoming))
     : (input.newTrace ?? traceLines(input.requestId, newTraceparent()));
   const fixed = forwardedLines(input, continued);
-  return { text: fixed.text + trace, hasHost: fixed.hasHost, contentLength: fixed.contentLength };
+  const consumer = consumerLine(input.consumer);
+  return {
+    text: fixed.text + consumer + trace,
+    hasHost: fixed.hasHost,
+    contentLength: fixed.contentLength,
+  };
 }
 
 /** The field lines but the id and trace: kept for a repeated head. */

@@ -216,6 +216,7 @@ export class WebSocketProxy {
       tracestate: continued ? boundedTracestate(req.headers.tracestate) : undefined,
       upgrade: true,
       withheld: ctx.withheldHeaders,
+      consumer: ctx.consumer,
     });
     const secure = instance.scheme === 'https' || instance.scheme === 'wss';
     const up: ClientRequest = (secure ? httpsRequest : httpRequest)({

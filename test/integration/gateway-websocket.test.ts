@@ -104,7 +104,10 @@ t.test('websocket proxying', async (t) => {
   );
 
   await t.test('echo through the tunnel', async (t) => {
-    const ws = await open(`ws://127.0.0.1:${port}/ws/chat?room=1`, { 'x-request-id': 'ws-1' });
+    const ws = await open(`ws://127.0.0.1:${port}/ws/chat?room=1`, {
+      'x-request-id': 'ws-1',
+      'x-consumer': 'root',
+    });
     const reply = next(ws);
     ws.send('hello');
     t.equal(await reply, 'echo:hello:/chat?room=1', 'prefix stripped, query kept');
@@ -117,6 +120,7 @@ t.test('websocket proxying', async (t) => {
     t.equal(req.headers['x-request-id'], 'ws-1');
     t.equal(req.headers['x-forwarded-for'], '127.0.0.1');
     t.match(req.headers.traceparent, /^00-/);
+    t.equal(req.headers['x-consumer'], undefined, 'a claimed consumer is dropped');
     ws.close();
   });
 
@@ -130,11 +134,15 @@ t.test('websocket proxying', async (t) => {
   });
 
   await t.test('an accepted API key does not reach the upstream of a tunnel', async (t) => {
-    const byHeader = await open(`ws://127.0.0.1:${port}/keyed/h?a=1`, { 'x-api-key': WS_KEY });
+    const byHeader = await open(`ws://127.0.0.1:${port}/keyed/h?a=1`, {
+      'x-api-key': WS_KEY,
+      'x-consumer': 'root',
+    });
     const first = upgrades.at(-1)!;
     t.equal(first.url, '/keyed/h?a=1');
     t.equal(first.headers['x-api-key'], undefined, 'the key header was withheld');
     t.equal(first.headers['x-forwarded-for'], '127.0.0.1', 'the rest arrived');
+    t.equal(first.headers['x-consumer'], 'alice', "the key's consumer named, the claim replaced");
     byHeader.close();
     const byQuery = await open(`ws://127.0.0.1:${port}/keyed/q?a=1&api_key=${WS_KEY}&b=2`);
     t.equal(upgrades.at(-1)!.url, '/keyed/q?a=1&b=2', 'the key was taken out of the query');

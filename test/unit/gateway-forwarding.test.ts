@@ -2,7 +2,10 @@ import fc from 'fast-check';
 import t from 'tap';
 import {
   appendResponseHeaders,
+  CONSUMER_HEADER,
   connectionListed,
+  consumerLine,
+  consumerValue,
   type ForwardedValues,
   forwardedFieldLines,
   forwardedHeader,
@@ -97,6 +100,8 @@ t.test('hop-by-hop and replaced headers are removed, forwarding headers set', as
     'application/json',
     'Authorization',
     'Bearer t',
+    'X-Consumer',
+    'root',
   ];
   const out = upstreamRequestHeaders(raw, lower(raw), base);
   const names = pairs(out).map(([k]) => k.toLowerCase());
@@ -112,6 +117,7 @@ t.test('hop-by-hop and replaced headers are removed, forwarding headers set', as
     'upgrade',
     'http2-settings',
     'expect',
+    'x-consumer',
   ]) {
     t.notOk(names.includes(gone), `${gone} removed`);
   }
@@ -155,6 +161,7 @@ t.test('the field-lines form and the trace lines render exactly the list form', 
     'X-Custom',
     'x-custom',
     'X-Hop',
+    'X-Consumer',
   );
   const value = fc.constantFrom('1', '42', 'a, b', 'X-Hop, keep-alive', 'close', 'https', 'h.test');
   const values = fc.record({
@@ -164,6 +171,7 @@ t.test('the field-lines form and the trace lines render exactly the list form', 
     upgrade: fc.boolean(),
     tracestate: fc.constantFrom(undefined, 'a=1'),
     withheld: fc.constantFrom(undefined, new Set(['authorization']), new Set(['x-key', 'accept'])),
+    consumer: fc.constantFrom(undefined, 'alice', 'b\r\nX-Admin: 1'),
   });
   fc.assert(
     fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), values, (fields, extra) => {
@@ -171,7 +179,7 @@ t.test('the field-lines form and the trace lines render exactly the list form', 
       const v: ForwardedValues = { ...base, ...extra };
       const list = upstreamRequestHeaders(raw, lower(raw), v);
       const lines = forwardedFieldLines(raw, lower(raw), v);
-      const text = lines.text + traceLines(v.requestId, v.traceparent);
+      const text = lines.text + consumerLine(v.consumer) + traceLines(v.requestId, v.traceparent);
       const expected = pairs(list)
         .map(([k, val]) => `${k}: ${val}\r\n`)
         .join('');
@@ -189,6 +197,35 @@ t.test('the field-lines form and the trace lines render exactly the list form', 
     { numRuns: 1000 },
   );
   t.pass('1000 runs');
+});
+
+t.test('the consumer goes upstream percent-encoded, in one field line', async (t) => {
+  t.equal(consumerValue('alice'), 'alice', 'a plain name as it is');
+  t.equal(consumerValue('auth0|42'), 'auth0%7C42');
+  t.equal(consumerValue('a\r\nX-Admin: 1, é'), 'a%0D%0AX-Admin%3A%201%2C%20%C3%A9');
+  t.equal(consumerValue('x\uD800y'), 'x%EF%BF%BDy', 'a lone surrogate becomes U+FFFD');
+  t.equal(consumerValue('\uDC00'), '%EF%BF%BD', 'a lone low surrogate too');
+  t.equal(consumerValue('\uD83D\uDE00'), '%F0%9F%98%80', 'a surrogate pair is one character');
+  t.equal(consumerLine(undefined), '', 'no consumer, no line');
+  t.equal(consumerLine('bob'), `${CONSUMER_HEADER}: bob\r\n`);
+  fc.assert(
+    fc.property(fc.string({ unit: 'grapheme', maxLength: 64 }), (consumer) => {
+      const value = consumerValue(consumer);
+      return (
+        /^[\x21-\x7e]*$/.test(value) &&
+        !value.includes(',') &&
+        decodeURIComponent(value) === consumer
+      );
+    }),
+    { numRuns: 1000 },
+  );
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 16 }), (consumer) =>
+      /^[\x21-\x7e]*$/.test(consumerValue(consumer)),
+    ),
+    { numRuns: 1000 },
+  );
+  t.pass('2000 runs: visible ASCII only; well-formed consumers decode back to themselves');
 });
 
 t.test('headers withheld by a plugin reach the upstream in neither form', async (t) => {
