@@ -39,6 +39,9 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 export const DEFAULT_REGISTRY_RESYNC_MS = 30_000;
 export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 30_000;
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
+export const DEFAULT_ACCESS_LOG_BUFFER_BYTES = 4 * 1024 * 1024;
+/** `accessLog.path` values that name the process's own output instead of a file. */
+export const ACCESS_LOG_STREAMS: Readonly<Record<string, number>> = { stdout: 1, stderr: 2 };
 
 // ---------------------------------------------------------------------------------------------
 // Types (the normalized config)
@@ -168,6 +171,14 @@ export interface PoolsConfig {
   };
 }
 
+/** The access log (restart to change; every reload opens the file again). */
+export interface AccessLogConfig {
+  /** An absolute file path (appended to), or `stdout` / `stderr`. */
+  readonly path: string;
+  /** Most bytes waiting to be written; lines beyond it are dropped and counted. */
+  readonly maxBufferBytes: number;
+}
+
 /** A route from the file: RouteConfig without `source`. */
 export type FileRouteConfig = Omit<RouteConfig, 'source'>;
 
@@ -185,6 +196,8 @@ export interface GatewayConfig {
   readonly defaults: RouteDefaults;
   readonly registryRoutes: RegistryRoutesConfig;
   readonly routes: readonly FileRouteConfig[];
+  /** Absent: no access log. */
+  readonly accessLog?: AccessLogConfig;
 }
 
 export interface ValidateOptions {

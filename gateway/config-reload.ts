@@ -1,7 +1,7 @@
 /**
  * What a reload may change: a running gateway applies a new config except for the keys that
- * need a restart (listener addresses, the admin address, NATS, ids, pools…), which keep their
- * current values and are reported.
+ * need a restart (listener addresses, the admin address, NATS, ids, pools, the access log…),
+ * which keep their current values and are reported.
  */
 import type { GatewayConfig } from './config.js';
 
@@ -59,6 +59,12 @@ export function reloadable(
     }
     registryRoutes = { ...registryRoutes, enabled: false };
   }
+  // The access log stays open across reloads (each opens its path again): another needs a restart.
+  let accessLog = next.accessLog;
+  if (!same(current.accessLog, next.accessLog)) {
+    restartRequired.push('accessLog');
+    accessLog = current.accessLog;
+  }
   const effective: GatewayConfig = {
     gateway,
     listeners,
@@ -72,6 +78,8 @@ export function reloadable(
     defaults: next.defaults,
     registryRoutes,
     routes: next.routes,
+    ...(accessLog ? { accessLog } : {}),
   };
+
   return { effective, restartRequired };
 }

@@ -22,8 +22,11 @@ import {
   Subjects,
 } from '../protocol/index.js';
 import {
+  ACCESS_LOG_STREAMS,
+  type AccessLogConfig,
   type AdminConfig,
   ConfigLimits,
+  DEFAULT_ACCESS_LOG_BUFFER_BYTES,
   DEFAULT_ADMIN_HOST,
   DEFAULT_LISTENER_HOST,
   DEFAULT_NATS_CONNECT_TIMEOUT_MS,
@@ -61,6 +64,7 @@ import {
 } from './config-values.js';
 
 export type {
+  AccessLogConfig,
   AdminConfig,
   FileRouteConfig,
   GatewayConfig,
@@ -435,6 +439,23 @@ function parsePools(value: unknown): PoolsConfig {
   return out;
 }
 
+function parseAccessLog(value: unknown, options: ValidateOptions): AccessLogConfig | undefined {
+  if (value === undefined) return undefined;
+  const m = map(value, 'accessLog', ['path', 'maxBufferBytes']);
+  const path = str(m.path, 'accessLog.path', { max: 4096 });
+  if (path === '') throw configError('accessLog.path', 'must not be empty');
+  return {
+    path:
+      ACCESS_LOG_STREAMS[path] !== undefined
+        ? path
+        : resolve(options.baseDir ?? process.cwd(), path),
+    maxBufferBytes:
+      m.maxBufferBytes === undefined
+        ? DEFAULT_ACCESS_LOG_BUFFER_BYTES
+        : int(m.maxBufferBytes, 'accessLog.maxBufferBytes', 65_536, 1_073_741_824),
+  };
+}
+
 const TOP_KEYS = [
   'gateway',
   'listeners',
@@ -448,6 +469,7 @@ const TOP_KEYS = [
   'defaults',
   'registryRoutes',
   'routes',
+  'accessLog',
 ] as const;
 
 /** Validates and normalizes a config object (parsed YAML/JSON, or built in code). */
@@ -480,6 +502,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Gat
     });
   }
   const admin = parseAdmin(m.admin, options);
+  const accessLog = parseAccessLog(m.accessLog, options);
   const config: GatewayConfig = {
     gateway: parseGatewaySection(m.gateway),
     listeners: parseListeners(m.listeners, options),
@@ -493,6 +516,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Gat
     defaults: parseDefaults(m.defaults),
     registryRoutes: parseRegistryRoutes(m.registryRoutes),
     routes,
+    ...(accessLog ? { accessLog } : {}),
   };
   return config;
 }

@@ -19,11 +19,13 @@ import type { Duplex } from 'node:stream';
 import type { RosterClient } from '../client/index.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { MetricsRegistry } from '../transport/metrics.js';
+import type { AccessLog } from './access-log.js';
 import { Edge } from './edge/edge.js';
 import type { EdgeRequest, EdgeResponse } from './edge/edge-response.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { OriginClients, type OriginOptions } from './origins.js';
-import { Exchange, GatewayResponse, type ProxyEnvironment } from './proxy.js';
+import { Exchange, type ProxyEnvironment } from './proxy.js';
+import { GatewayResponse } from './proxy-io.js';
 import { rawErrorResponse } from './responses.js';
 import type { RetryBudget } from './retry-budget.js';
 import { TableRuntime } from './route-runtime.js';
@@ -62,6 +64,8 @@ export interface GatewayOptions {
   readonly upstream?: OriginOptions;
   /** Extra options for every upstream pool (outlier detection, panic threshold, zone). */
   readonly pool?: UpstreamsOptions['pool'];
+  /** Where finished requests are logged (the caller opens and closes it). */
+  readonly accessLog?: AccessLog;
 }
 
 type AnyServer =
@@ -101,6 +105,7 @@ export class Gateway implements AsyncDisposable {
       origins: this.origins,
       trustedHops: Math.max(0, Math.floor(options.trustedHops ?? 0)),
       logger: this.logger,
+      accessLog: options.accessLog,
       closing: false,
       inFlight: 0,
     };

@@ -23,6 +23,7 @@ import { isRosterError, RosterError } from '../protocol/index.js';
 import type { Bus } from '../transport/bus.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { MetricsRegistry } from '../transport/metrics.js';
+import { AccessLog } from './access-log.js';
 import { type AdminServer, type ReadyState, startAdminServer } from './admin.js';
 import { type GatewayConfig, loadConfigFile, referencedFiles, validateConfig } from './config.js';
 import { natsBusOptionsFor, readListenerTls } from './config-files.js';
@@ -119,6 +120,26 @@ function advertiseHost(config: GatewayConfig): string {
 }
 
 /** Starts a gateway from a config file path or a config object. */
+/** The access log the config asks for (opened now: a path that cannot be opened fails the start). */
+function openAccessLog(
+  config: GatewayConfig,
+  metrics: MetricsRegistry,
+  logger: Logger,
+): AccessLog | undefined {
+  const settings = config.accessLog;
+  if (settings === undefined) return undefined;
+  const dropped = metrics.counter(
+    'roster_gateway_access_log_dropped_total',
+    'Access log lines dropped: more waited than accessLog.maxBufferBytes, or a write failed.',
+  );
+  return new AccessLog({
+    path: settings.path,
+    maxBufferBytes: settings.maxBufferBytes,
+    logger: logger.child({ component: 'access-log' }),
+    onDrop: (lines) => dropped.inc(lines),
+  });
+}
+
 export async function startGateway(
   source: string | unknown,
   options: StartGatewayOptions = {},
@@ -193,6 +214,9 @@ export async function startGateway(
     const firstTable = built.table;
     cleanups.push(() => firstTable.close());
 
+    const accessLog = openAccessLog(config, metrics, logger);
+    if (accessLog !== undefined) cleanups.push(() => accessLog.close());
+
     const listeners: GatewayListener[] = config.listeners.map((l, i) => ({
       port: l.port,
       host: l.host,
@@ -205,6 +229,7 @@ export async function startGateway(
       trustedHops: config.trustedHops,
       logger,
       metrics,
+      ...(accessLog !== undefined ? { accessLog } : {}),
       ...config.server,
       ...(Object.keys(config.upstream).length > 0 ? { upstream: config.upstream } : {}),
       pool: {
@@ -376,6 +401,8 @@ export async function startGateway(
     let reloading: Promise<ReloadOutcome> | undefined;
     const doReload = async (trigger: ReloadTrigger, given?: unknown): Promise<ReloadOutcome> => {
       const at = new Date().toISOString();
+      // Whether or not the new config is good: logrotate sends SIGHUP once it moved the file.
+      accessLog?.reopen();
       const fail = (err: unknown, restartRequired: string[] = []): ReloadOutcome => {
         const message = err instanceof Error ? err.message : String(err);
         last = {
@@ -492,6 +519,7 @@ export async function startGateway(
           offRegistry?.();
           await presence.close(); // the other gateways take over our share of cluster limits
           await gateway.close(graceMs ?? config.gateway.shutdownGraceMs);
+          await accessLog?.close();
           await registry?.close();
           for (const r of retired) {
             clearTimeout(r.timer);

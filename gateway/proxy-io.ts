@@ -4,7 +4,7 @@
  * path, which also carries request bodies); the edge's EdgeRequest/EdgeResponse implement them
  * for the bodiless requests it serves itself (docs/adr/0007-gateway-hot-path.md).
  */
-import { type IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { type IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 
 /** The request as routing, plugins and forwarding read it. */
 export interface ProxyRequest {
@@ -93,4 +93,23 @@ export interface ProxyResponse {
   /** 'close': the response finished or its connection closed (once). */
   on(event: 'close', listener: (this: ProxyResponse) => void): unknown;
   once(event: 'drain', listener: (this: ProxyResponse) => void): unknown;
+}
+
+/** The server's response class: carries its exchange, so shared listeners need no closure. */
+export class GatewayResponse extends ServerResponse implements ProxyResponse {
+  owner: ResponseOwner | undefined = undefined;
+}
+
+/** The response's 'close' listener: tells its owner, once. */
+export function onResponseClose(this: ProxyResponse): void {
+  const owner = this.owner;
+  if (owner !== undefined) {
+    this.owner = undefined;
+    owner.closed();
+  }
+}
+
+/** The response's 'drain' listener: the owner reads on from the upstream. */
+export function onResponseDrain(this: ProxyResponse): void {
+  this.owner?.resumeUpstream();
 }

@@ -15,11 +15,13 @@
  * and only while the request body can be replayed (none, or buffered up to 64 KiB).
  */
 import { Buffer } from 'node:buffer';
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { DoneFn } from '../client/index.js';
 import type { Instance } from '../protocol/index.js';
 import type { Logger } from '../transport/logger.js';
+import type { AccessLog } from './access-log.js';
+import { pathOfTarget } from './access-log-line.js';
 import {
   appendResponseHeaders,
   passedResponseLines,
@@ -34,6 +36,8 @@ import { appendPluginHeaders, logRefusedHeader, type RefusedHeader } from './plu
 import {
   BodyTooLargeError,
   bodyStreamOf,
+  onResponseClose,
+  onResponseDrain,
   type ProxyRequest,
   type ProxyResponse,
   type ResponseOwner,
@@ -58,6 +62,8 @@ import type { Plugin, PluginOutcome, RequestContext, RouteHit } from './types.js
 import type { FieldLines } from './upstream/field-lines.js';
 import type { ResponseHead } from './upstream/response-head.js';
 import {
+  type FailureKind,
+  failureKindOf,
   type UpstreamController,
   UpstreamErrorCode,
   type UpstreamHandler,
@@ -70,40 +76,13 @@ export interface ProxyEnvironment {
   readonly origins: OriginClients;
   readonly trustedHops: number;
   readonly logger: Logger;
+  /** Where finished requests are logged, if anywhere. */
+  accessLog: AccessLog | undefined;
   /** True once the gateway is closing: responses close their connections. */
   closing: boolean;
   /** Requests being served. */
   inFlight: number;
 }
-
-/** The server's response class: carries its exchange, so shared listeners need no closure. */
-export class GatewayResponse extends ServerResponse implements ProxyResponse {
-  owner: ResponseOwner | undefined = undefined;
-}
-
-function onResponseClose(this: ProxyResponse): void {
-  const owner = this.owner;
-  if (owner !== undefined) {
-    this.owner = undefined;
-    owner.closed();
-  }
-}
-
-function onResponseDrain(this: ProxyResponse): void {
-  this.owner?.resumeUpstream();
-}
-
-const CONNECT_ERRORS = new Set<string>([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  UpstreamErrorCode.connectTimeout,
-]);
-const RESET_ERRORS = new Set<string>(['ECONNRESET', 'EPIPE', UpstreamErrorCode.closed]);
-
-type FailureKind = 'connect' | 'reset' | 'status';
 
 export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner {
   readonly startedAt: number;
@@ -135,6 +114,10 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private done: DoneFn | undefined = undefined;
   private controller: UpstreamController | undefined = undefined;
   private upstreamStartedAt = 0;
+  /** Time to the last attempt's response head (the access log). */
+  private upstreamMs: number | undefined = undefined;
+  /** Why the gateway answered itself (the access log). */
+  private reason: string | undefined = undefined;
   private discarding = false;
   private responding = false;
   /** The response was ended with the body's last chunk (before onResponseEnd). */
@@ -171,6 +154,14 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.newTrace = newTraceLines();
       this.requestId = traceLinesRequestId(this.newTrace);
     }
+    const socketIp = req.clientAddress ?? socketAddress(req.socket.remoteAddress);
+    this.socketIp = socketIp;
+    if (env.trustedHops > 0) {
+      this.chain = trustedChain(headers['x-forwarded-for'], socketIp, env.trustedHops);
+      this.clientIp = this.chain[0]!;
+    } else {
+      this.clientIp = socketIp;
+    }
     const memo = req.repeatedHead === true ? headMemo(req.rawHeaders) : undefined;
     this.memo = memo;
     let route = memo?.keptRoute(this.tables);
@@ -183,14 +174,6 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     this.query = route.query;
     this.hit = route.hit;
     this.rt = route.rt;
-    const socketIp = req.clientAddress ?? socketAddress(req.socket.remoteAddress);
-    this.socketIp = socketIp;
-    if (env.trustedHops > 0) {
-      this.chain = trustedChain(headers['x-forwarded-for'], socketIp, env.trustedHops);
-      this.clientIp = this.chain[0]!;
-    } else {
-      this.clientIp = socketIp;
-    }
     this.runPlugins(0);
   }
 
@@ -250,6 +233,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private pluginAnswered(plugin: Plugin, outcome: Exclude<PluginOutcome, undefined>): void {
     this.env.metrics.pluginRejections.inc({ plugin: plugin.name, reason: outcome.reason });
     if (this.gone) return;
+    this.reason = outcome.reason;
     const out: string[] = [];
     const given = outcome.headers;
     if (given !== undefined) this.refusedHeader(appendPluginHeaders(given, out));
@@ -406,6 +390,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const rt = this.rt!;
     // One time for the histogram and the balancer's latency record.
     const latencyMs = clockNow() - this.upstreamStartedAt;
+    this.upstreamMs = latencyMs;
     rt.metrics.upstreamDuration.observe(latencyMs / 1000);
     if (rt.retry.onStatus.has(statusCode) && this.mayRetry('status')) {
       this.done?.({ ok: false, latencyMs });
@@ -463,11 +448,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       else this.res.destroy();
       return;
     }
-    const kind: FailureKind | undefined = CONNECT_ERRORS.has(code)
-      ? 'connect'
-      : RESET_ERRORS.has(code)
-        ? 'reset'
-        : undefined;
+    const kind = failureKindOf(code);
     this.env.metrics.upstreamErrors.inc({
       service: rt.route.service,
       kind: kind ?? (code === UpstreamErrorCode.headersTimeout ? 'timeout' : 'other'),
@@ -557,6 +538,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   private fail(error: GatewayError, closeConnection = false): void {
     if (this.gone || this.responding) return;
     this.responding = true;
+    this.reason = error.kind;
     const res = this.res;
     if (closeConnection || this.env.closing) res.shouldKeepAlive = false;
     sendError(res, error, this.requestId, this.pluginHeaders());
@@ -579,6 +561,30 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const status = res.headersSent ? res.statusCode : 499;
     const requests = rt === undefined ? env.metrics.unroutedRequests : rt.metrics.requests;
     requests[statusClassIndex(status)]!.inc();
-    if (rt !== undefined) rt.metrics.duration.observe((clockNow() - this.startedAt) / 1000);
+    const durationMs = clockNow() - this.startedAt;
+    if (rt !== undefined) rt.metrics.duration.observe(durationMs / 1000);
+    if (env.accessLog !== undefined) this.logAccess(env.accessLog, status, durationMs);
+  }
+
+  private logAccess(log: AccessLog, status: number, durationMs: number): void {
+    const req = this.req;
+    const instance = this.instance;
+    const host = req.headers.host;
+    log.record({
+      time: Date.now(),
+      requestId: this.requestId,
+      client: this.clientIp,
+      method: req.method ?? '',
+      host: typeof host === 'string' ? host : undefined,
+      path: this.rt !== undefined ? this.path : pathOfTarget(req.url),
+      route: this.rt?.name,
+      status,
+      durationMs,
+      upstream: instance === undefined ? undefined : `${instance.host}:${instance.port}`,
+      upstreamMs: this.upstreamMs,
+      attempts: instance === undefined ? 0 : this.attempt + 1,
+      consumer: this.consumer,
+      reason: this.reason ?? (status === 499 ? 'client_closed' : undefined),
+    });
   }
 }

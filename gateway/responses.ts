@@ -7,26 +7,70 @@ import type { ErrorCode } from '../protocol/index.js';
 export interface GatewayError {
   readonly status: number;
   readonly code: ErrorCode;
+  /** Why the gateway answered (the access log's `reason`). */
+  readonly kind: string;
   readonly body: Buffer;
   readonly length: string;
 }
 
-function prepared(status: number, code: ErrorCode, message: string, reason?: string): GatewayError {
+function prepared(
+  status: number,
+  code: ErrorCode,
+  message: string,
+  kind: string,
+  reason?: string,
+): GatewayError {
   const body = Buffer.from(
     JSON.stringify(reason === undefined ? { code, message } : { code, message, data: { reason } }),
   );
-  return Object.freeze({ status, code, body, length: String(body.length) });
+  return Object.freeze({ status, code, kind, body, length: String(body.length) });
 }
 
 export const GatewayErrors = {
-  notFound: prepared(404, 'ROSTER_ERR_NOT_FOUND', 'no route matches this request'),
-  noUpstream: prepared(503, 'ROSTER_ERR_NO_RESPONDERS', 'no healthy instance of the service'),
-  notSynced: prepared(503, 'ROSTER_ERR_NOT_READY', 'the service pool has not synced yet'),
-  badGateway: prepared(502, 'ROSTER_ERR_NO_RESPONDERS', 'the upstream failed to answer'),
-  timeout: prepared(504, 'ROSTER_ERR_TIMEOUT', 'the upstream did not answer in time'),
-  tooLarge: prepared(413, 'ROSTER_ERR_MESSAGE_TOO_LARGE', 'request body too large'),
-  internal: prepared(500, 'ROSTER_ERR_INTERNAL', 'gateway error'),
-  shuttingDown: prepared(503, 'ROSTER_ERR_NOT_READY', 'the gateway is shutting down'),
+  notFound: prepared(404, 'ROSTER_ERR_NOT_FOUND', 'no route matches this request', 'no_route'),
+  noUpstream: prepared(
+    503,
+    'ROSTER_ERR_NO_RESPONDERS',
+    'no healthy instance of the service',
+    'no_upstream',
+  ),
+  notSynced: prepared(
+    503,
+    'ROSTER_ERR_NOT_READY',
+    'the service pool has not synced yet',
+    'pool_not_synced',
+  ),
+  badGateway: prepared(
+    502,
+    'ROSTER_ERR_NO_RESPONDERS',
+    'the upstream failed to answer',
+    'upstream_failed',
+  ),
+  timeout: prepared(
+    504,
+    'ROSTER_ERR_TIMEOUT',
+    'the upstream did not answer in time',
+    'upstream_timeout',
+  ),
+  tooLarge: prepared(
+    413,
+    'ROSTER_ERR_MESSAGE_TOO_LARGE',
+    'request body too large',
+    'body_too_large',
+  ),
+  internal: prepared(500, 'ROSTER_ERR_INTERNAL', 'gateway error', 'internal_error'),
+  shuttingDown: prepared(
+    503,
+    'ROSTER_ERR_NOT_READY',
+    'the gateway is shutting down',
+    'shutting_down',
+  ),
+  unsupportedUpgrade: prepared(
+    400,
+    'ROSTER_ERR_INVALID_ARGUMENT',
+    'only websocket upgrades are proxied',
+    'unsupported_upgrade',
+  ),
 } as const;
 
 const badPathCache = new Map<string, GatewayError>();
@@ -35,7 +79,7 @@ const badPathCache = new Map<string, GatewayError>();
 export function badPath(reason: string): GatewayError {
   let e = badPathCache.get(reason);
   if (e === undefined) {
-    e = prepared(400, 'ROSTER_ERR_INVALID_ARGUMENT', 'invalid request target', reason);
+    e = prepared(400, 'ROSTER_ERR_INVALID_ARGUMENT', 'invalid request target', reason, reason);
     badPathCache.set(reason, e);
   }
   return e;

@@ -3,19 +3,23 @@
  * plugin chain as a request (plugins see a RequestContext whose `res` writes to the socket),
  * then opens the handshake to a picked instance with node:http and, once the upstream answers
  * 101, sends the client the 101 and pipes the two sockets. A non-101 answer is relayed as an
- * ordinary response. Only `Upgrade: websocket` is accepted.
+ * ordinary response. Only `Upgrade: websocket` is accepted. With an access log, a handshake is
+ * logged when its client socket closes: a tunnel's line comes at its end, with its duration.
  */
 import {
   type ClientRequest,
   request as httpRequest,
   type IncomingMessage,
   ServerResponse,
+  STATUS_CODES,
   validateHeaderName,
   validateHeaderValue,
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Instance } from '../protocol/index.js';
+import type { AccessLog } from './access-log.js';
+import { pathOfTarget } from './access-log-line.js';
 import {
   appendRawResponseHeaders,
   socketAddress,
@@ -25,7 +29,7 @@ import {
 import { isPathRejection } from './path.js';
 import { appendPluginHeaders, logRefusedHeader } from './plugin-headers.js';
 import type { ProxyEnvironment } from './proxy.js';
-import { rawErrorResponse } from './responses.js';
+import { badPath, type GatewayError, GatewayErrors, rawErrorResponse } from './responses.js';
 import { routeRequest, type TableRuntime } from './route-runtime.js';
 import {
   boundedTracestate,
@@ -53,6 +57,39 @@ class UpgradeContext implements RequestContext {
   ) {}
 }
 
+/** What the access log says of a handshake, filled in as it goes. */
+interface UpgradeOutcome {
+  readonly startedAt: number;
+  status: number;
+  reason: string | undefined;
+  route: string | undefined;
+  path: string | undefined;
+  upstream: string | undefined;
+  ctx: UpgradeContext | undefined;
+}
+
+function logUpgrade(log: AccessLog, req: IncomingMessage, o: UpgradeOutcome): void {
+  const host = req.headers.host;
+  log.record({
+    time: Date.now(),
+    requestId: o.ctx?.requestId ?? requestIdFor(req.headers['x-request-id']),
+    client: o.ctx?.clientIp ?? socketAddress(req.socket.remoteAddress),
+    method: req.method ?? '',
+    host: typeof host === 'string' ? host : undefined,
+    path: o.path ?? pathOfTarget(req.url),
+    route: o.route,
+    // A socket closed before any answer: the client went away.
+    status: o.status === 0 ? 499 : o.status,
+    durationMs: performance.now() - o.startedAt,
+    upstream: o.upstream,
+    upstreamMs: undefined,
+    attempts: o.upstream === undefined ? 0 : 1,
+    consumer: o.ctx?.consumer,
+    reason: o.reason ?? (o.status === 0 ? 'client_closed' : undefined),
+    websocket: o.status === 101,
+  });
+}
+
 /** A header that may be written as raw text (no CR/LF or other control characters). */
 function validHeader(name: string, value: string): boolean {
   try {
@@ -64,14 +101,15 @@ function validHeader(name: string, value: string): boolean {
   }
 }
 
-function reject(
-  socket: Duplex,
-  status: number,
-  reason: string,
-  code: Parameters<typeof rawErrorResponse>[2],
-): void {
-  if (socket.writable) socket.end(rawErrorResponse(status, reason, code));
-  else socket.destroy();
+/** Answers a handshake with `error` on the raw socket and closes it. */
+function reject(socket: Duplex, outcome: UpgradeOutcome, error: GatewayError): void {
+  outcome.status = error.status;
+  outcome.reason = error.kind;
+  if (socket.writable) {
+    socket.end(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? '', error.code));
+  } else {
+    socket.destroy();
+  }
 }
 
 export class WebSocketProxy {
@@ -90,27 +128,40 @@ export class WebSocketProxy {
   handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     this.track(socket);
+    const outcome: UpgradeOutcome = {
+      startedAt: performance.now(),
+      status: 0,
+      reason: undefined,
+      route: undefined,
+      path: undefined,
+      upstream: undefined,
+      ctx: undefined,
+    };
+    const log = this.env.accessLog;
+    if (log !== undefined) socket.once('close', () => logUpgrade(log, req, outcome));
     const metrics = this.env.metrics;
     if (this.env.closing) {
-      reject(socket, 503, 'Service Unavailable', 'ROSTER_ERR_NOT_READY');
+      reject(socket, outcome, GatewayErrors.shuttingDown);
       return;
     }
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       metrics.refused.inc({ reason: 'unsupported_upgrade' });
-      reject(socket, 400, 'Bad Request', 'ROSTER_ERR_INVALID_ARGUMENT');
+      reject(socket, outcome, GatewayErrors.unsupportedUpgrade);
       return;
     }
     const route = routeRequest(this.tables(), req);
     if (isPathRejection(route)) {
       metrics.refused.inc({ reason: route.reason });
-      reject(socket, 400, 'Bad Request', 'ROSTER_ERR_INVALID_ARGUMENT');
+      reject(socket, outcome, badPath(route.reason));
       return;
     }
     if (route === undefined) {
-      reject(socket, 404, 'Not Found', 'ROSTER_ERR_NOT_FOUND');
+      reject(socket, outcome, GatewayErrors.notFound);
       return;
     }
     const { hit, rt } = route;
+    outcome.route = rt.name;
+    outcome.path = route.path;
     const socketIp = socketAddress(req.socket.remoteAddress);
     const chain = trustedChain(req.headers['x-forwarded-for'], socketIp, this.env.trustedHops);
     const res = new ServerResponse(req);
@@ -125,11 +176,14 @@ export class WebSocketProxy {
       chain[0]!,
       requestIdFor(req.headers['x-request-id']),
     );
+    outcome.ctx = ctx;
     void this.runPlugins(ctx).then(
       (answer) => {
         if (answer !== undefined) {
           metrics.pluginRejections.inc({ plugin: answer.plugin, reason: answer.outcome.reason });
           metrics.websockets.inc({ route: rt.name, outcome: 'rejected' });
+          outcome.status = answer.outcome.status;
+          outcome.reason = answer.outcome.reason;
           const body = answer.outcome.body ?? '';
           const headers: string[] = [];
           // ctx.responseHeaders win over the answer's own of the same name.
@@ -147,11 +201,13 @@ export class WebSocketProxy {
         const instance = pool?.pick(ctx.consumer ?? ctx.clientIp);
         if (pool === undefined || instance === undefined) {
           metrics.websockets.inc({ route: rt.name, outcome: 'no_upstream' });
-          reject(socket, 503, 'Service Unavailable', 'ROSTER_ERR_NO_RESPONDERS');
+          reject(socket, outcome, GatewayErrors.noUpstream);
           return;
         }
+        outcome.upstream = `${instance.host}:${instance.port}`;
         this.connect(
           ctx,
+          outcome,
           chain,
           socket,
           head,
@@ -163,7 +219,7 @@ export class WebSocketProxy {
       },
       (err: unknown) => {
         this.env.logger.error({ err, route: rt.name }, 'plugin failed on upgrade');
-        reject(socket, 500, 'Internal Server Error', 'ROSTER_ERR_INTERNAL');
+        reject(socket, outcome, GatewayErrors.internal);
       },
     );
   }
@@ -196,6 +252,7 @@ export class WebSocketProxy {
 
   private connect(
     ctx: UpgradeContext,
+    outcome: UpgradeOutcome,
     chain: string[],
     socket: Duplex,
     head: Buffer,
@@ -235,7 +292,7 @@ export class WebSocketProxy {
       done({ ok: false });
       metrics.websockets.inc({ route, outcome: 'timeout' });
       up.destroy();
-      reject(socket, 504, 'Gateway Timeout', 'ROSTER_ERR_TIMEOUT');
+      reject(socket, outcome, GatewayErrors.timeout);
     }, timeoutMs);
     socket.once('close', () => {
       if (!settled) {
@@ -254,6 +311,7 @@ export class WebSocketProxy {
       clearTimeout(timer);
       done({ ok: true });
       metrics.websockets.inc({ route, outcome: 'upgraded' });
+      outcome.status = 101;
       this.track(upSocket);
       const lines = appendRawResponseHeaders(upRes.rawHeaders, [], true);
       logRefusedHeader(this.env.logger, route, appendPluginHeaders(ctx.responseHeaders, lines));
@@ -282,6 +340,7 @@ export class WebSocketProxy {
       clearTimeout(timer);
       done({ ok: (upRes.statusCode ?? 502) < 500 });
       metrics.websockets.inc({ route, outcome: 'refused_by_upstream' });
+      outcome.status = upRes.statusCode ?? 502;
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false;
       res.assignSocket(socket as never);
@@ -297,7 +356,7 @@ export class WebSocketProxy {
       clearTimeout(timer);
       done({ ok: false });
       metrics.websockets.inc({ route, outcome: 'upstream_error' });
-      reject(socket, 502, 'Bad Gateway', 'ROSTER_ERR_NO_RESPONDERS');
+      reject(socket, outcome, GatewayErrors.badGateway);
     });
     up.end();
   }

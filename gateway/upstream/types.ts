@@ -70,6 +70,24 @@ export const UpstreamErrorCode = {
 
 export type UpstreamErrorCodeValue = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];
 
+/** Why an attempt failed, as the retry policy sees it. */
+export type FailureKind = 'connect' | 'reset' | 'status';
+
+const CONNECT_ERRORS = new Set<string>([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  UpstreamErrorCode.connectTimeout,
+]);
+const RESET_ERRORS = new Set<string>(['ECONNRESET', 'EPIPE', UpstreamErrorCode.closed]);
+
+/** An error code's failure kind: no connection made, or one that broke; else undefined. */
+export function failureKindOf(code: string): Exclude<FailureKind, 'status'> | undefined {
+  return CONNECT_ERRORS.has(code) ? 'connect' : RESET_ERRORS.has(code) ? 'reset' : undefined;
+}
+
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
   constructor(

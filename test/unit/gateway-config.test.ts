@@ -311,6 +311,18 @@ const mistakes: [string, unknown, string, RegExp?][] = [
   ['upstream idle timeout 0', base({ upstream: { idleTimeoutMs: 0 } }), 'upstream.idleTimeoutMs'],
   ['upstream head limit', base({ upstream: { maxHeadBytes: 100 } }), 'upstream.maxHeadBytes'],
   ['upstream idle cap 0', base({ upstream: { idleTimeoutMaxMs: 0 } }), 'upstream.idleTimeoutMaxMs'],
+  ['access log without a path', base({ accessLog: {} }), 'accessLog.path'],
+  ['access log empty path', base({ accessLog: { path: '' } }), 'accessLog.path'],
+  [
+    'access log unknown key',
+    base({ accessLog: { path: 'a.log', format: 'x' } }),
+    'accessLog.format',
+  ],
+  [
+    'access log tiny buffer',
+    base({ accessLog: { path: 'a.log', maxBufferBytes: 1024 } }),
+    'accessLog.maxBufferBytes',
+  ],
   [
     'too many hosts',
     base({
@@ -345,6 +357,27 @@ t.test('the upstream section keeps its connection settings', async (t) => {
     maxHeadBytes: 8192,
   };
   t.same(validateConfig(base({ upstream })).upstream, upstream);
+});
+
+t.test('the access log: a path resolved against the config folder, or a stream', async (t) => {
+  t.equal(validateConfig(base()).accessLog, undefined, 'none by default');
+  t.same(
+    validateConfig(base({ accessLog: { path: 'logs/access.log' } }), { baseDir: '/etc/roster' })
+      .accessLog,
+    {
+      path: '/etc/roster/logs/access.log',
+      maxBufferBytes: 4 * 1024 * 1024,
+    },
+  );
+  t.same(
+    validateConfig(base({ accessLog: { path: 'stdout', maxBufferBytes: 65_536 } })).accessLog,
+    {
+      path: 'stdout',
+      maxBufferBytes: 65_536,
+    },
+  );
+  const c = validateConfig(base({ accessLog: { path: '/var/log/a.log' } }));
+  t.same(validateConfig(c), c, 'validating again changes nothing');
 });
 
 t.test('routes are bounded', async (t) => {
