@@ -3,11 +3,13 @@
  *
  *   node --import=tsx scripts/bench/gateway-process.ts --nats URL --service NAME
  *     [--plugins JSON]   (route plugin settings, e.g. {"jwt":{…},"rate-limit":{…}})
+ *     [--access-log PATH] (an access log line per request, appended to PATH)
  *
  * One prefix route `/` to the service; prints `{"port":N}` once listening and synced. Exits
  * on SIGTERM / SIGINT after a graceful close (so `--cpu-prof` writes its profile).
  */
 import { connect } from '../../client/index.js';
+import { AccessLog } from '../../gateway/access-log.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { createPluginChain } from '../../gateway/plugins/index.js';
 import { compileRoutes } from '../../gateway/router.js';
@@ -19,6 +21,7 @@ const args = process.argv.slice(2);
 const natsUrl = stringArg(args, '--nats');
 const service = stringArg(args, '--service') ?? 'bench';
 const pluginSettings = stringArg(args, '--plugins');
+const accessLogPath = stringArg(args, '--access-log');
 if (natsUrl === undefined) throw new Error('--nats URL is required');
 
 const routes: RouteConfig[] = [
@@ -47,7 +50,16 @@ const table: CompiledRouteTable = {
 };
 
 const client = await connect({ servers: natsUrl, name: 'bench-gateway' });
-const gateway = new Gateway({ client, table, listeners: [{ port: 0, host: '127.0.0.1' }] });
+const accessLog =
+  accessLogPath === undefined
+    ? undefined
+    : new AccessLog({ path: accessLogPath, logger: silentLogger });
+const gateway = new Gateway({
+  client,
+  table,
+  listeners: [{ port: 0, host: '127.0.0.1' }],
+  ...(accessLog !== undefined ? { accessLog } : {}),
+});
 await gateway.start();
 await gateway.whenReady();
 process.stdout.write(`${JSON.stringify({ port: gateway.addresses()[0]!.port })}\n`);
@@ -57,6 +69,7 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await gateway.close(2000);
+  await accessLog?.close();
   await client.close();
   process.exit(0);
 }

@@ -23,11 +23,13 @@
  *     [--connections N]
  *     [--profile DIR]   (V8 CPU profiles of both gateway processes; summarize with
  *                        scripts/bench/profile-summary.ts)
+ *     [--access-log]    (one more peer in the peak rounds: the gateway writing an access log
+ *                        line per request to a file; `rps_access_log`, `access_log_ratio`)
  *
  * Result: {"bench":"gateway","rps","nginx_rps","ratio","p99_ms","nginx_p99_ms","rps_plugins",…}.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -196,7 +198,11 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const profileDir = stringArg(args, '--profile');
     const gcMode = gatewayGcMode(process.env.ROSTER_GATEWAY_GC, availableParallelism());
     const otherGcMode = gcMode === 'parallel' ? 'single-threaded' : 'parallel';
-    const startGateway = (plugins?: object, nodeFlags = gcModeFlags(gcMode)) =>
+    const startGateway = (
+      plugins?: object,
+      nodeFlags = gcModeFlags(gcMode),
+      extra: readonly string[] = [],
+    ) =>
       spawnServer(process.execPath, [
         ...nodeFlags,
         ...(profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
@@ -206,6 +212,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         '--service',
         'bench',
         ...(plugins ? ['--plugins', JSON.stringify(plugins)] : []),
+        ...extra,
       ]);
     const gateway = await startGateway();
     stops.push(() => gateway.stop());
@@ -250,6 +257,15 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ['nginx_forwarding', nginxForwarding.port, [], nginxForwarding.child.pid],
       ['direct', upstream.port, [], upstream.child.pid],
     ];
+    const accessLogFile = join(dir, 'access.log');
+    if (args.includes('--access-log')) {
+      const logged = await startGateway(undefined, gcModeFlags(gcMode), [
+        '--access-log',
+        accessLogFile,
+      ]);
+      stops.push(() => logged.stop());
+      targetsToRun.push(['gateway_access_log', logged.port, [], logged.child.pid]);
+    }
     const results = new Map<string, (WrkResult & { cpuUsPerRequest: number })[]>();
     for (const [, port, headers] of targetsToRun) {
       await runWrk({ url: `http://127.0.0.1:${port}/bench`, connections, durationS: 2, headers });
@@ -316,6 +332,14 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         .join(' ');
     const nginxRps = rps('nginx');
     const pluginsRps = rps('gateway_plugins');
+    const accessLogFigures: BenchResult = results.has('gateway_access_log')
+      ? {
+          rps_access_log: rps('gateway_access_log'),
+          access_log_ratio: round(rps('gateway_access_log') / peak, 3),
+          access_log_cpu_us_per_request: cpu('gateway_access_log'),
+          access_log_bytes: statSync(accessLogFile).size,
+        }
+      : {};
     return {
       rps: peak,
       nginx_rps: nginxRps,
@@ -342,6 +366,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       nginx_cpu_us_per_request: cpu('nginx'),
       plugins_cpu_us_per_request: cpu('gateway_plugins'),
       nginx_forwarding_cpu_us_per_request: cpu('nginx_forwarding'),
+      ...accessLogFigures,
       half_rate_rps: Math.round(median(halfResults.get('gateway')!.map((w) => w.rps))),
       half_rate_p99s_ms: p99s('gateway'),
       nginx_half_rate_p99s_ms: p99s('nginx'),
