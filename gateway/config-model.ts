@@ -137,6 +137,8 @@ export interface ServerConfig {
 export interface UpstreamConfig {
   /** Most connections per upstream instance (default 512). */
   readonly connections?: number;
+  /** Most requests waiting for a connection per instance (default 1024); more get 503. */
+  readonly maxPending?: number;
   /** TCP/TLS connect timeout (default 3000 ms). */
   readonly connectTimeoutMs?: number;
   /** Idle time allowed between response body chunks (default 120000 ms). */

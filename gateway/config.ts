@@ -377,6 +377,7 @@ function parseServer(value: unknown): ServerConfig {
 function parseUpstream(value: unknown): UpstreamConfig {
   const m = map(value ?? {}, 'upstream', [
     'connections',
+    'maxPending',
     'connectTimeoutMs',
     'bodyTimeoutMs',
     'rejectUnauthorized',
@@ -389,6 +390,7 @@ function parseUpstream(value: unknown): UpstreamConfig {
     'upstream',
     {
       connections: [1, 65_536],
+      maxPending: [0, 1_000_000],
       connectTimeoutMs: [1, 600_000],
       bodyTimeoutMs: [1, 3_600_000],
       idleTimeoutMs: [1, 600_000],

@@ -64,9 +64,11 @@ import type { ResponseHead } from './upstream/response-head.js';
 import {
   type FailureKind,
   failureKindOf,
+  isQueueError,
   type UpstreamController,
   UpstreamErrorCode,
   type UpstreamHandler,
+  upstreamErrorKind,
 } from './upstream/types.js';
 import { upstreamRequestLines } from './upstream-request-lines.js';
 
@@ -451,9 +453,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
     const kind = failureKindOf(code);
     this.env.metrics.upstreamErrors.inc({
       service: rt.route.service,
-      kind: kind ?? (code === UpstreamErrorCode.headersTimeout ? 'timeout' : 'other'),
+      kind: upstreamErrorKind(code),
     });
-    this.done?.({ ok: false });
+    this.done?.({ ok: isQueueError(code) });
     this.done = undefined;
     if (this.responding) {
       // Headers already went out: the client sees a truncated response.
@@ -464,7 +466,9 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.attemptUpstream();
       return;
     }
-    if (code === UpstreamErrorCode.headersTimeout) this.fail(GatewayErrors.timeout);
+    if (code === UpstreamErrorCode.headersTimeout || code === UpstreamErrorCode.queueTimeout) {
+      this.fail(GatewayErrors.timeout);
+    } else if (code === UpstreamErrorCode.overflow) this.fail(GatewayErrors.overloaded);
     else if (code === UpstreamErrorCode.requestLength || bodyStreamOf(this.req)?.errored) {
       this.res.destroy();
     } else {

@@ -46,6 +46,12 @@ export const GatewayErrors = {
     'the upstream failed to answer',
     'upstream_failed',
   ),
+  overloaded: prepared(
+    503,
+    'ROSTER_ERR_NO_RESPONDERS',
+    'too many requests wait for the upstream',
+    'upstream_overflow',
+  ),
   timeout: prepared(
     504,
     'ROSTER_ERR_TIMEOUT',

@@ -1,8 +1,14 @@
 /**
  * The keep-alive connections to one upstream origin: idle connections are reused last-in
  * first-out (the warmest socket; the coldest ones reach their idle timeout and close), new
- * ones are opened up to `connections`, and requests beyond that wait in order.
+ * ones are opened up to `connections`, and requests beyond that wait in order, at most
+ * `maxPending` of them (one more fails at once: `overflow`, as Envoy's pending-request circuit
+ * breaker). A waiting request's headersTimeout runs while it waits: when it passes, the
+ * request fails with `queueTimeout`, and one that gets a connection in time is sent with what
+ * is left of it, so a route's timeout bounds the whole wait for a response head.
  */
+import { type DeadlineHolder, deadlineAfter, deadlineClock } from '../deadline-clock.js';
+import { clockNow } from '../read-clock.js';
 import { type ConnectionOwner, type ConnectionSettings, UpstreamConnection } from './connection.js';
 import {
   UpstreamError,
@@ -25,11 +31,16 @@ function poolClosed(): UpstreamError {
 interface Waiting {
   readonly request: UpstreamRequest;
   readonly handler: UpstreamHandler;
+  /** When its headersTimeout passes (deadlineAfter()). */
+  readonly deadline: number;
 }
 
-export class UpstreamPool implements ConnectionOwner {
+export const DEFAULT_MAX_PENDING = 1024;
+
+export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
   private readonly settings: ConnectionSettings;
   private readonly maxConnections: number;
+  private readonly maxPending: number;
   private readonly idle: UpstreamConnection[] = [];
   private readonly open = new Set<UpstreamConnection>();
   private waiting: Waiting[] = [];
@@ -37,6 +48,7 @@ export class UpstreamPool implements ConnectionOwner {
 
   constructor(origin: OriginAddress, options: UpstreamPoolOptions = {}) {
     this.maxConnections = Math.max(1, options.connections ?? 512);
+    this.maxPending = Math.max(0, options.maxPending ?? DEFAULT_MAX_PENDING);
     const bracketed = origin.host.includes(':') ? `[${origin.host}]` : origin.host;
     this.settings = {
       host: origin.host,
@@ -71,12 +83,54 @@ export class UpstreamPool implements ConnectionOwner {
     while (connection !== undefined && !connection.usable) connection = this.idle.pop();
     if (connection === undefined) {
       if (this.open.size >= this.maxConnections) {
-        this.waiting.push({ request, handler });
+        this.wait(request, handler);
         return;
       }
       connection = this.connect();
     }
     connection.dispatch(request, handler);
+  }
+
+  /** Queues a request for the next free connection, or fails it when the queue is full. */
+  private wait(request: UpstreamRequest, handler: UpstreamHandler): void {
+    if (this.waiting.length >= this.maxPending) {
+      handler.onResponseError(
+        undefined,
+        new UpstreamError(
+          UpstreamErrorCode.overflow,
+          `every connection to the upstream is busy and ${this.maxPending} requests wait already`,
+        ),
+      );
+      return;
+    }
+    if (this.waiting.length === 0) deadlineClock.watch(this);
+    this.waiting.push({ request, handler, deadline: deadlineAfter(request.headersTimeout) });
+  }
+
+  /** The first waiting request, with what is left of its timeout; undefined when none. */
+  private nextWaiting(): Waiting | undefined {
+    const next = this.waiting.shift();
+    if (this.waiting.length === 0) deadlineClock.unwatch(this);
+    if (next === undefined) return undefined;
+    const left = Math.max(1, next.deadline - clockNow());
+    return { ...next, request: { ...next.request, headersTimeout: left } };
+  }
+
+  /** DeadlineHolder: fails the waiting requests whose timeout has passed. */
+  checkDeadline(now: number): void {
+    if (!this.waiting.some((w) => w.deadline <= now)) return;
+    const expired = this.waiting.filter((w) => w.deadline <= now);
+    this.waiting = this.waiting.filter((w) => w.deadline > now);
+    if (this.waiting.length === 0) deadlineClock.unwatch(this);
+    for (const w of expired) {
+      w.handler.onResponseError(
+        undefined,
+        new UpstreamError(
+          UpstreamErrorCode.queueTimeout,
+          'no connection to the upstream became free within the timeout',
+        ),
+      );
+    }
   }
 
   /**
@@ -87,6 +141,7 @@ export class UpstreamPool implements ConnectionOwner {
     this.closing = true;
     const waiting = this.waiting;
     this.waiting = [];
+    deadlineClock.unwatch(this);
     for (const w of waiting) {
       w.handler.onResponseError(undefined, poolClosed());
     }
@@ -105,7 +160,7 @@ export class UpstreamPool implements ConnectionOwner {
       if (reusable) connection.destroy();
       return;
     }
-    const next = this.waiting.shift();
+    const next = this.nextWaiting();
     if (next !== undefined) {
       connection.dispatch(next.request, next.handler);
       return;
@@ -117,7 +172,7 @@ export class UpstreamPool implements ConnectionOwner {
     if (!this.open.delete(connection)) return;
     const i = this.idle.lastIndexOf(connection);
     if (i !== -1) this.idle.splice(i, 1);
-    const next = this.waiting.length > 0 && !this.closing ? this.waiting.shift() : undefined;
+    const next = this.waiting.length > 0 && !this.closing ? this.nextWaiting() : undefined;
     if (next !== undefined) this.connect().dispatch(next.request, next.handler);
   }
 
@@ -127,7 +182,9 @@ export class UpstreamPool implements ConnectionOwner {
       return;
     }
     if (this.open.size >= this.maxConnections) {
-      this.waiting.unshift({ request, handler });
+      // First in line again (it was sent once already), whatever the bound.
+      if (this.waiting.length === 0) deadlineClock.watch(this);
+      this.waiting.unshift({ request, handler, deadline: deadlineAfter(request.headersTimeout) });
       return;
     }
     this.connect().dispatch(request, handler);

@@ -15,7 +15,10 @@ export interface UpstreamRequest {
   readonly headers: FieldLines;
   /** No body, a buffered one (replayable), or a stream of chunks (sent chunked without a Content-Length). */
   readonly body: Buffer | AsyncIterable<Buffer> | null;
-  /** Time allowed for the response head once the request is sent (ms). */
+  /**
+   * Time allowed for the response head (ms), counted from dispatch: time spent waiting for a
+   * free connection is taken out of it.
+   */
   readonly headersTimeout: number;
 }
 
@@ -66,6 +69,10 @@ export const UpstreamErrorCode = {
   requestLength: 'ROSTER_UPSTREAM_REQUEST_LENGTH',
   /** The pool was closed while the request waited or ran. */
   poolClosed: 'ROSTER_UPSTREAM_POOL_CLOSED',
+  /** Every connection was busy and `maxPending` requests waited already: nothing was sent. */
+  overflow: 'ROSTER_UPSTREAM_OVERFLOW',
+  /** The request's headersTimeout passed while it waited for a connection: nothing was sent. */
+  queueTimeout: 'ROSTER_UPSTREAM_QUEUE_TIMEOUT',
 } as const;
 
 export type UpstreamErrorCodeValue = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];
@@ -80,12 +87,30 @@ const CONNECT_ERRORS = new Set<string>([
   'ENOTFOUND',
   'EAI_AGAIN',
   UpstreamErrorCode.connectTimeout,
+  // Nothing was sent: another instance may take the request, whatever its method.
+  UpstreamErrorCode.overflow,
 ]);
 const RESET_ERRORS = new Set<string>(['ECONNRESET', 'EPIPE', UpstreamErrorCode.closed]);
 
 /** An error code's failure kind: no connection made, or one that broke; else undefined. */
 export function failureKindOf(code: string): Exclude<FailureKind, 'status'> | undefined {
   return CONNECT_ERRORS.has(code) ? 'connect' : RESET_ERRORS.has(code) ? 'reset' : undefined;
+}
+
+/**
+ * Whether an error came from the gateway's own queue for the instance (every connection busy):
+ * nothing reached the instance, so its health is not judged by it.
+ */
+export function isQueueError(code: string): boolean {
+  return code === UpstreamErrorCode.overflow || code === UpstreamErrorCode.queueTimeout;
+}
+
+/** The `kind` label of roster_gateway_upstream_errors_total for an error code. */
+export function upstreamErrorKind(code: string): string {
+  if (code === UpstreamErrorCode.overflow) return 'overflow';
+  if (code === UpstreamErrorCode.queueTimeout) return 'queue_timeout';
+  if (code === UpstreamErrorCode.headersTimeout) return 'timeout';
+  return failureKindOf(code) ?? 'other';
 }
 
 export class UpstreamError extends Error {
@@ -102,6 +127,11 @@ export class UpstreamError extends Error {
 export interface UpstreamPoolOptions {
   /** Most connections per origin (default 512); further requests wait in order. */
   readonly connections?: number;
+  /**
+   * Most requests waiting for a connection per origin (default 1024); one more fails at once
+   * with `overflow`.
+   */
+  readonly maxPending?: number;
   /** TCP/TLS connect timeout (default 3000 ms). */
   readonly connectTimeoutMs?: number;
   /** Idle time allowed between response body chunks (default 120000 ms). */

@@ -310,6 +310,7 @@ const mistakes: [string, unknown, string, RegExp?][] = [
   ],
   ['upstream idle timeout 0', base({ upstream: { idleTimeoutMs: 0 } }), 'upstream.idleTimeoutMs'],
   ['upstream head limit', base({ upstream: { maxHeadBytes: 100 } }), 'upstream.maxHeadBytes'],
+  ['upstream pending', base({ upstream: { maxPending: -1 } }), 'upstream.maxPending'],
   ['upstream idle cap 0', base({ upstream: { idleTimeoutMaxMs: 0 } }), 'upstream.idleTimeoutMaxMs'],
   ['access log without a path', base({ accessLog: {} }), 'accessLog.path'],
   ['access log empty path', base({ accessLog: { path: '' } }), 'accessLog.path'],
@@ -349,6 +350,7 @@ t.test('every mistake names its key', async (t) => {
 t.test('the upstream section keeps its connection settings', async (t) => {
   const upstream = {
     connections: 64,
+    maxPending: 0,
     connectTimeoutMs: 500,
     bodyTimeoutMs: 30_000,
     rejectUnauthorized: false,

@@ -1,0 +1,125 @@
+/**
+ * Requests waiting for a connection to an upstream (gateway/upstream/pool.ts), on real local
+ * servers: the line is bounded by `maxPending` (one more fails at once with `overflow`), a
+ * waiting request's timeout runs while it waits (`queueTimeout`), and one sent after a wait
+ * gets only what is left of its timeout. Through the gateway (real nats-server and registry):
+ * an overflow is a 503 that does not count against the instance, a queue timeout a 504.
+ */
+import type { ServerResponse } from 'node:http';
+import t from 'tap';
+import { UpstreamErrorCode } from '../../gateway/upstream/types.js';
+import {
+  httpRequest,
+  route,
+  simpleTable,
+  startGateway,
+  startRegistry,
+} from '../helpers/gateway-harness.js';
+import {
+  Collector,
+  httpUpstream,
+  makePool,
+  req,
+  run,
+  within,
+} from '../helpers/upstream-pool-rig.js';
+
+t.test('the waiting line is bounded by maxPending', async (t) => {
+  const held: ServerResponse[] = [];
+  const up = await httpUpstream(t, (_req, res) => held.push(res));
+  const pool = makePool(t, up.port, { connections: 1, maxPending: 2 });
+  const collectors = [new Collector(), new Collector(), new Collector(), new Collector()];
+  for (const [i, c] of collectors.entries()) pool.dispatch(req('GET', `/r${i}`), c);
+  t.equal(pool.queued, 2, 'two wait');
+  const overflow = await within(collectors[3]!.done, 1000, 'the fourth fails at once');
+  t.equal(overflow.errors[0]?.code, UpstreamErrorCode.overflow, 'the fourth overflowed');
+  t.same(overflow.calls, ['error'], 'it was never started');
+  const answered = (async () => {
+    for (let i = 0; i < 3; i++) {
+      while (held.length <= i) await new Promise((r) => setTimeout(r, 5));
+      held[i]!.end(`r${i}`);
+    }
+  })();
+  const outs = await Promise.all(collectors.slice(0, 3).map((c) => within(c.done, 5000, 'done')));
+  await answered;
+  t.same(
+    outs.map((o) => [o.status, o.body.toString()]),
+    [
+      [200, 'r0'],
+      [200, 'r1'],
+      [200, 'r2'],
+    ],
+    'the others are answered in order',
+  );
+  t.equal(up.accepted, 1, 'on the one connection');
+
+  const none = makePool(t, up.port, { connections: 1, maxPending: 0 });
+  const first = new Collector();
+  none.dispatch(req('GET', '/first'), first);
+  const second = await run(none, req('GET', '/second'), undefined, 1000);
+  t.equal(second.errors[0]?.code, UpstreamErrorCode.overflow, 'maxPending 0: no waiting at all');
+  while (held.length < 4) await new Promise((r) => setTimeout(r, 5));
+  held[3]!.end('first');
+  t.equal((await within(first.done, 5000, 'first')).status, 200);
+});
+
+t.test("a waiting request's timeout runs while it waits", async (t) => {
+  const up = await httpUpstream(t, (r, res) => {
+    setTimeout(() => res.end(r.url), r.url === '/slow' ? 600 : 0);
+  });
+  const pool = makePool(t, up.port, { connections: 1 });
+  const started = performance.now();
+  const slow = run(pool, req('GET', '/slow'));
+  const waiting = await run(pool, req('GET', '/fast', { headersTimeout: 150 }));
+  const waited = performance.now() - started;
+  t.equal(waiting.errors[0]?.code, UpstreamErrorCode.queueTimeout, 'it timed out in the line');
+  t.ok(waited >= 150 && waited < 450, `after its timeout, not after the slow one (${waited} ms)`);
+  t.equal(pool.queued, 0, 'and left the line');
+  t.equal((await slow).status, 200, 'the running request is untouched');
+});
+
+t.test('a request sent after waiting gets what is left of its timeout', async (t) => {
+  const up = await httpUpstream(t, (r, res) => setTimeout(() => res.end(r.url), 300));
+  const pool = makePool(t, up.port, { connections: 1 });
+  const first = run(pool, req('GET', '/first'));
+  // 450 ms would cover the 300 ms answer, but ~300 ms of it go by in the line.
+  const second = await run(pool, req('GET', '/second', { headersTimeout: 450 }));
+  t.equal((await first).status, 200);
+  t.equal(second.errors[0]?.code, UpstreamErrorCode.headersTimeout, 'the rest ran out upstream');
+  t.same(second.calls, ['requestStart', 'error'], 'it was sent, then timed out');
+});
+
+t.test('through the gateway: overflow is 503, a timeout in the line 504', async (t) => {
+  const reg = await startRegistry(t);
+  const held: ServerResponse[] = [];
+  const up = await httpUpstream(t, (_req, res) => held.push(res));
+  await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
+  const table = simpleTable([
+    route('api', 'api', { match: { path: { prefix: '/api' } }, timeoutMs: 200 }),
+  ]);
+  const full = await startGateway(t, reg.url, table, {
+    upstream: { connections: 1, maxPending: 0 },
+  });
+  const running = httpRequest(full.port, { path: '/api/held' });
+  while (held.length < 1) await new Promise((r) => setTimeout(r, 5));
+  const over = await httpRequest(full.port, { path: '/api/more' });
+  t.equal(over.status, 503, 'no room to wait: 503');
+  t.match(JSON.parse(over.body), { message: 'too many requests wait for the upstream' });
+  held[0]!.end('done');
+  t.equal((await running).status, 200);
+  const snapshot = full.gateway.pools().find((p) => p.service === 'api')!;
+  t.ok(
+    snapshot.members.every((m) => !m.ejected && m.ejections === 0),
+    'the instance is not blamed',
+  );
+
+  const queued = await startGateway(t, reg.url, table, { upstream: { connections: 1 } });
+  const holding = httpRequest(queued.port, { path: '/api/held' });
+  while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+  const started = performance.now();
+  const late = await httpRequest(queued.port, { path: '/api/waits' });
+  t.equal(late.status, 504, 'the route timeout ran out in the line: 504');
+  t.ok(performance.now() - started < 1000, 'at the route timeout');
+  t.equal((await holding).status, 504, 'the held one timed out upstream');
+  held[1]!.end('late');
+});
