@@ -46,8 +46,12 @@ function escapeNonAscii(c: string): string {
   return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
+// Printable ASCII but `"` and `\`: such a string is its own JSON literal between quotes.
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** A JSON string literal in printable ASCII, of at most MAX_LOGGED_STRING characters' input. */
 export function asciiJsonString(value: string): string {
+  if (value.length <= MAX_LOGGED_STRING && PLAIN.test(value)) return `"${value}"`;
   const bounded =
     value.length > MAX_LOGGED_STRING ? `${value.slice(0, MAX_LOGGED_STRING - 1)}…` : value;
   const json = JSON.stringify(bounded);

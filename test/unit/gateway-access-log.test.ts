@@ -115,6 +115,11 @@ t.test('whatever the strings hold, the line is printable ASCII and reads back', 
   const line = accessLogLine({ ...record, path: '/a\r\n{"status":200}', consumer: 'é\uD800' });
   t.equal(line.split('\n').length, 2, 'a CR LF in the path starts no line');
   t.equal(JSON.parse(line).consumer, 'é\uD800', 'a lone surrogate reads back');
+  t.equal(
+    JSON.parse(accessLogLine({ ...record, path: '/a"b\\c' })).path,
+    '/a"b\\c',
+    'quotes and backslashes are escaped',
+  );
   const long = JSON.parse(accessLogLine({ ...record, path: `/${'x'.repeat(5000)}` })).path;
   t.equal(long.length, MAX_LOGGED_STRING, 'a long path is cut to the bound');
   t.ok(long.endsWith('…'), 'and marked');
