@@ -1,9 +1,10 @@
 /**
- * The access log's writer: lines (access-log-line.ts) are gathered while the event loop turns
- * and written with one asynchronous write per batch, off the loop's thread; while a write is
- * out, new lines wait for the next one. What waits is bounded (`maxBufferBytes`): a line that
- * would pass the bound is dropped and counted, so a slow or full disk costs log lines, never
- * the gateway's memory or its requests.
+ * The access log's writer: lines (access-log-line.ts) are gathered for up to FLUSH_MS or
+ * FLUSH_BYTES, whichever comes first, and written with one asynchronous write per batch, off
+ * the loop's thread (a few hundred writes a second at tens of thousands of lines); while a
+ * write is out, new lines wait for the next one. What waits is bounded (`maxBufferBytes`): a
+ * line that would pass the bound is dropped and counted, so a slow or full disk costs log
+ * lines, never the gateway's memory or its requests.
  *
  * The file is opened for appending. `reopen()` opens the path again (after logrotate moved the
  * file away; the gateway calls it on every reload, SIGHUP included); lines already handed to
@@ -27,6 +28,10 @@ export interface AccessLogOptions {
 
 /** How long to wait before writing again after EAGAIN (a non-blocking pipe was full). */
 const AGAIN_MS = 10;
+/** Longest a line waits for its batch to fill. */
+const FLUSH_MS = 50;
+/** A batch this large is written at once. */
+const FLUSH_BYTES = 64 * 1024;
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
 function openForAppend(path: string): number {
@@ -48,7 +53,7 @@ export class AccessLog {
   private pending: string[] = [];
   private pendingBytes = 0;
   private writing = false;
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
   private closed = false;
   private lastErrorLog = -Infinity;
   private drained: (() => void)[] = [];
@@ -77,11 +82,23 @@ export class AccessLog {
     }
     this.pending.push(line);
     this.pendingBytes += line.length;
-    if (!this.writing && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+    if (!this.writing) this.flushSoon();
+  }
+
+  /** Writes now when the batch is full, else within FLUSH_MS. */
+  private flushSoon(): void {
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      this.flush();
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(this.onTimer, FLUSH_MS);
+      this.timer.unref();
     }
   }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (!this.writing) this.flush();
+  };
 
   /** Opens the path again (log rotation); a failure is logged and the old file kept. */
   reopen(): void {
@@ -103,14 +120,16 @@ export class AccessLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.writing || this.scheduled) {
-      await new Promise<void>((resolve) => this.drained.push(resolve));
-    }
+    if (!this.writing) this.flush();
+    if (this.writing) await new Promise<void>((resolve) => this.drained.push(resolve));
     if (this.ownsFd) await new Promise<void>((resolve) => close(this.fd, () => resolve()));
   }
 
   private flush(): void {
-    this.scheduled = false;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     if (this.pending.length === 0) {
       this.settle();
       return;
@@ -140,8 +159,9 @@ export class AccessLog {
       // The path was opened again while this write was out: the old descriptor is done with.
       if (fd !== this.fd) close(fd, () => {});
       this.writing = false;
-      if (this.pending.length > 0) this.flush();
-      else this.settle();
+      if (this.pending.length === 0) this.settle();
+      else if (this.closed) this.flush();
+      else this.flushSoon();
     });
   }
 
