@@ -7,7 +7,7 @@
 
 import type { Counter, Gauge, MetricsRegistry } from '../transport/metrics.js';
 import type { RouteTableReport } from './route-table.js';
-import type { UpstreamPoolSnapshot } from './upstreams.js';
+import type { UpstreamMemberSnapshot, UpstreamPoolSnapshot } from './upstreams.js';
 
 export type ReloadResult = 'ok' | 'failed';
 
@@ -116,6 +116,22 @@ export class ControlMetrics {
       },
     );
     registry.gauge(
+      'roster_gateway_upstream_connections',
+      'Connections open to the pool members, by service.',
+      {
+        labelNames: ['service'],
+        collect: () => sumByAddress(source.pools(), (m) => m.connections),
+      },
+    );
+    registry.gauge(
+      'roster_gateway_upstream_queued',
+      'Requests waiting for a connection to a pool member (every one busy), by service.',
+      {
+        labelNames: ['service'],
+        collect: () => sumByAddress(source.pools(), (m) => m.queued),
+      },
+    );
+    registry.gauge(
       'roster_gateway_pool_member_ejections',
       'Ejections of the current pool members so far (an ejected member counts each time), by service.',
       {
@@ -130,6 +146,29 @@ export class ControlMetrics {
     this.lastReloadOk.set(result === 'ok' ? 1 : 0);
     this.lastReloadTime.set(Date.now() / 1000);
   }
+}
+
+/**
+ * Sums a member value per service once per member address: pools of one service (routes with
+ * other strategies or filters) list the same members, and connections belong to the address.
+ */
+function sumByAddress(
+  pools: readonly UpstreamPoolSnapshot[],
+  value: (m: UpstreamMemberSnapshot) => number,
+): [{ service: string }, number][] {
+  const seen = new Map<string, Map<string, number>>();
+  for (const p of pools) {
+    let byAddress = seen.get(p.service);
+    if (byAddress === undefined) {
+      byAddress = new Map();
+      seen.set(p.service, byAddress);
+    }
+    for (const m of p.members) byAddress.set(`${m.host}:${m.port}`, value(m));
+  }
+  return [...seen].map(([service, byAddress]) => [
+    { service },
+    [...byAddress.values()].reduce((a, b) => a + b, 0),
+  ]);
 }
 
 function sumBy(

@@ -187,7 +187,7 @@ export class Gateway implements AsyncDisposable {
   }
 
   pools(): UpstreamPoolSnapshot[] {
-    return this.upstreams.pools();
+    return this.upstreams.pools((instance) => this.origins.usage(instance));
   }
 
   /**

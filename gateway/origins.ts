@@ -62,6 +62,13 @@ export class OriginClients {
     return this.byOrigin.size;
   }
 
+  /** Connections open and requests waiting for `instance`'s origin; undefined without a pool. */
+  usage(instance: Instance): { connections: number; queued: number } | undefined {
+    const entry = this.byOrigin.get(originOf(instance));
+    if (entry === undefined) return undefined;
+    return { connections: entry.pool.connections, queued: entry.pool.queued };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

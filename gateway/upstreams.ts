@@ -6,7 +6,7 @@
  * table swap that drops and re-adds it keeps it).
  */
 import type { Pool, PoolOptions, RosterClient } from '../client/index.js';
-import { isRosterError } from '../protocol/index.js';
+import { type Instance, isRosterError } from '../protocol/index.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { clockNow } from './read-clock.js';
 import type { RouteConfig } from './types.js';
@@ -21,7 +21,16 @@ export interface UpstreamMemberSnapshot {
   readonly ejected: boolean;
   readonly ejections: number;
   readonly latencyMs: number;
+  /** Connections open to the instance now (idle and busy). */
+  readonly connections: number;
+  /** Requests waiting for a connection to it (upstream.maxPending bounds them). */
+  readonly queued: number;
 }
+
+/** The gateway's connections to an instance, if it has a connection pool for it. */
+export type ConnectionUsage = (
+  instance: Instance,
+) => { readonly connections: number; readonly queued: number } | undefined;
 
 export interface UpstreamPoolSnapshot {
   readonly service: string;
@@ -119,10 +128,11 @@ export class UpstreamPool {
     await this.pool?.close();
   }
 
-  snapshot(now: number = performance.now()): UpstreamPoolSnapshot {
+  snapshot(now: number = performance.now(), usage?: ConnectionUsage): UpstreamPoolSnapshot {
     const pool = this.pool;
     const members =
       pool?.members().map((m) => ({
+        ...(usage?.(m.instance) ?? { connections: 0, queued: 0 }),
         id: m.instance.id,
         host: m.instance.host,
         port: m.instance.port,
@@ -244,9 +254,9 @@ export class Upstreams {
     await Promise.all(waits);
   }
 
-  pools(): UpstreamPoolSnapshot[] {
+  pools(usage?: ConnectionUsage): UpstreamPoolSnapshot[] {
     const now = performance.now();
-    return [...this.entries.values()].map((e) => e.snapshot(now));
+    return [...this.entries.values()].map((e) => e.snapshot(now, usage));
   }
 
   /** Entries currently in use (for metrics). */

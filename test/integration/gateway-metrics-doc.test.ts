@@ -118,6 +118,8 @@ function yamlConfig(natsUrl: string): string {
     '  port: 0',
     '  host: 127.0.0.1',
     `  token: ${TOKEN}`,
+    'accessLog:',
+    '  path: access.log',
     'registryRoutes:',
     '  resyncMs: 2000',
     'routes:',

@@ -3,11 +3,15 @@
  * servers: the line is bounded by `maxPending` (one more fails at once with `overflow`), a
  * waiting request's timeout runs while it waits (`queueTimeout`), and one sent after a wait
  * gets only what is left of its timeout. Through the gateway (real nats-server and registry):
- * an overflow is a 503 that does not count against the instance, a queue timeout a 504.
+ * an overflow is a 503 that does not count against the instance, a queue timeout a 504, and
+ * /pools and the gauges show the connections and the waiting request.
  */
 import type { ServerResponse } from 'node:http';
 import t from 'tap';
+import { ControlMetrics } from '../../gateway/control-metrics.js';
 import { UpstreamErrorCode } from '../../gateway/upstream/types.js';
+import { MetricsRegistry } from '../../transport/metrics.js';
+import { eventually } from '../helpers/eventually.js';
 import {
   httpRequest,
   route,
@@ -114,10 +118,25 @@ t.test('through the gateway: overflow is 503, a timeout in the line 504', async 
   );
 
   const queued = await startGateway(t, reg.url, table, { upstream: { connections: 1 } });
+  const metrics = new MetricsRegistry();
+  new ControlMetrics(metrics, {
+    report: () => ({ routes: [], problems: [] }),
+    liveGateways: () => 1,
+    registry: () => undefined,
+    pools: () => queued.gateway.pools(),
+  });
   const holding = httpRequest(queued.port, { path: '/api/held' });
   while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
   const started = performance.now();
-  const late = await httpRequest(queued.port, { path: '/api/waits' });
+  const lateReply = httpRequest(queued.port, { path: '/api/waits' });
+  await eventually(() => queued.gateway.pools()[0]?.members[0]?.queued === 1, {
+    what: 'the second request waiting',
+  });
+  t.match(queued.gateway.pools()[0]!.members[0], { connections: 1, queued: 1 }, '/pools shows it');
+  const text = metrics.render();
+  t.match(text, /roster_gateway_upstream_queued\{service="api"\} 1/, 'the queued gauge');
+  t.match(text, /roster_gateway_upstream_connections\{service="api"\} 1/, 'the connections gauge');
+  const late = await lateReply;
   t.equal(late.status, 504, 'the route timeout ran out in the line: 504');
   t.ok(performance.now() - started < 1000, 'at the route timeout');
   t.equal((await holding).status, 504, 'the held one timed out upstream');
