@@ -28,6 +28,13 @@ function poolClosed(): UpstreamError {
   return new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed');
 }
 
+function queueTimedOut(): UpstreamError {
+  return new UpstreamError(
+    UpstreamErrorCode.queueTimeout,
+    'no connection to the upstream became free within the timeout',
+  );
+}
+
 interface Waiting {
   readonly request: UpstreamRequest;
   readonly handler: UpstreamHandler;
@@ -107,13 +114,19 @@ export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
     this.waiting.push({ request, handler, deadline: deadlineAfter(request.headersTimeout) });
   }
 
-  /** The first waiting request, with what is left of its timeout; undefined when none. */
+  /**
+   * The first waiting request whose timeout has not passed, with what is left of it; those
+   * found past it on the way (the clock has not ticked yet) fail, never sent.
+   */
   private nextWaiting(): Waiting | undefined {
-    const next = this.waiting.shift();
-    if (this.waiting.length === 0) deadlineClock.unwatch(this);
-    if (next === undefined) return undefined;
-    const left = Math.max(1, next.deadline - clockNow());
-    return { ...next, request: { ...next.request, headersTimeout: left } };
+    for (;;) {
+      const next = this.waiting.shift();
+      if (this.waiting.length === 0) deadlineClock.unwatch(this);
+      if (next === undefined) return undefined;
+      const left = next.deadline - clockNow();
+      if (left > 0) return { ...next, request: { ...next.request, headersTimeout: left } };
+      next.handler.onResponseError(undefined, queueTimedOut());
+    }
   }
 
   /** DeadlineHolder: fails the waiting requests whose timeout has passed. */
@@ -122,15 +135,7 @@ export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
     const expired = this.waiting.filter((w) => w.deadline <= now);
     this.waiting = this.waiting.filter((w) => w.deadline > now);
     if (this.waiting.length === 0) deadlineClock.unwatch(this);
-    for (const w of expired) {
-      w.handler.onResponseError(
-        undefined,
-        new UpstreamError(
-          UpstreamErrorCode.queueTimeout,
-          'no connection to the upstream became free within the timeout',
-        ),
-      );
-    }
+    for (const w of expired) w.handler.onResponseError(undefined, queueTimedOut());
   }
 
   /**

@@ -93,6 +93,22 @@ t.test('a request sent after waiting gets what is left of its timeout', async (t
   t.same(second.calls, ['requestStart', 'error'], 'it was sent, then timed out');
 });
 
+t.test('a request whose timeout passed in the line is never sent', async (t) => {
+  const seen: string[] = [];
+  const up = await httpUpstream(t, (r, res) => {
+    seen.push(r.url ?? '');
+    setTimeout(() => res.end(r.url), 20);
+  });
+  const pool = makePool(t, up.port, { connections: 1 });
+  const first = run(pool, req('GET', '/first'));
+  // 1 ms: gone long before the first answer frees the connection, and before the clock ticks.
+  const second = await run(pool, req('POST', '/second', { headersTimeout: 1 }));
+  t.equal((await first).status, 200);
+  t.equal(second.errors[0]?.code, UpstreamErrorCode.queueTimeout);
+  t.same(second.calls, ['error'], 'never started');
+  t.same(seen, ['/first'], 'the upstream got only the first');
+});
+
 t.test('through the gateway: overflow is 503, a timeout in the line 504', async (t) => {
   const reg = await startRegistry(t);
   const held: ServerResponse[] = [];
