@@ -53,6 +53,8 @@ export class AccessLog {
   private pending: string[] = [];
   private pendingBytes = 0;
   private writing = false;
+  /** The descriptor the write out now goes to (-1: none out). */
+  private writingFd = -1;
   private timer: NodeJS.Timeout | undefined = undefined;
   private closed = false;
   private lastErrorLog = -Infinity;
@@ -113,7 +115,7 @@ export class AccessLog {
     const old = this.fd;
     this.fd = fd;
     // A write out now holds the old descriptor: it is closed when that write is done.
-    if (!this.writing) closeSync(old);
+    if (old !== this.writingFd) closeSync(old);
   }
 
   /** Writes what waits, then closes the file. */
@@ -139,6 +141,7 @@ export class AccessLog {
     this.pending = [];
     this.pendingBytes = 0;
     this.writing = true;
+    this.writingFd = this.fd;
     this.writeOut(this.fd, Buffer.from(text, 'latin1'), lines);
   }
 
@@ -159,6 +162,7 @@ export class AccessLog {
       // The path was opened again while this write was out: the old descriptor is done with.
       if (fd !== this.fd) close(fd, () => {});
       this.writing = false;
+      this.writingFd = -1;
       if (this.pending.length === 0) this.settle();
       else if (this.closed) this.flush();
       else this.flushSoon();

@@ -80,6 +80,5 @@ export function reloadable(
     routes: next.routes,
     ...(accessLog ? { accessLog } : {}),
   };
-
   return { effective, restartRequired };
 }

@@ -119,7 +119,6 @@ function advertiseHost(config: GatewayConfig): string {
   return /^[A-Za-z0-9_.-]{1,253}$/.test(name) ? name : '127.0.0.1';
 }
 
-/** Starts a gateway from a config file path or a config object. */
 /** The access log the config asks for (opened now: a path that cannot be opened fails the start). */
 function openAccessLog(
   config: GatewayConfig,
@@ -140,6 +139,7 @@ function openAccessLog(
   });
 }
 
+/** Starts a gateway from a config file path or a config object. */
 export async function startGateway(
   source: string | unknown,
   options: StartGatewayOptions = {},

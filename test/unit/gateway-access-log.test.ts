@@ -11,7 +11,9 @@ import {
   constants,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   readSync,
   renameSync,
   rmSync,
@@ -200,10 +202,15 @@ t.test('a reader that does not keep up costs lines, not memory', async (t) => {
   const total = 8000; // ~1.3 MB of lines, far more than the pipe and the bound hold
   for (let i = 0; i < total; i++) {
     log.record({ ...record, requestId: `r${i}` });
-    if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+    // Time passes: batches are written until the pipe is full, then a write stays stuck.
+    if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 2));
   }
   t.ok(log.dropped > 0, `lines were dropped (${log.dropped})`);
   t.equal(dropEvents, log.dropped, 'each drop was reported');
+  t.ok(log.written + log.dropped < total, 'a write is stuck on the full pipe');
+  // Rotated twice while a write is stuck: the middle descriptor is never written to.
+  log.reopen();
+  log.reopen();
   // Now read: what was taken arrives whole.
   let text = '';
   const buf = Buffer.alloc(65_536);
@@ -243,6 +250,14 @@ t.test('a reader that does not keep up costs lines, not memory', async (t) => {
     [...ids].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))),
     'in order',
   );
+  const holding = readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === fifo;
+    } catch {
+      return false;
+    }
+  });
+  t.equal(holding.length, 1, 'after close only the reader holds the pipe (no descriptor leaked)');
 });
 
 t.test('a path that cannot be opened is a config error', async (t) => {
