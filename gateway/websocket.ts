@@ -62,9 +62,8 @@ interface UpgradeOutcome {
   readonly startedAt: number;
   status: number;
   reason: string | undefined;
-  route: string | undefined;
-  path: string | undefined;
   upstream: string | undefined;
+  /** Set once the handshake has a route (its name and normalized path are the log's). */
   ctx: UpgradeContext | undefined;
 }
 
@@ -76,8 +75,8 @@ function logUpgrade(log: AccessLog, req: IncomingMessage, o: UpgradeOutcome): vo
     client: o.ctx?.clientIp ?? socketAddress(req.socket.remoteAddress),
     method: req.method ?? '',
     host: typeof host === 'string' ? host : undefined,
-    path: o.path ?? pathOfTarget(req.url),
-    route: o.route,
+    path: o.ctx?.path ?? pathOfTarget(req.url),
+    route: o.ctx?.hit.route.name,
     // A socket closed before any answer: the client went away.
     status: o.status === 0 ? 499 : o.status,
     durationMs: performance.now() - o.startedAt,
@@ -132,8 +131,6 @@ export class WebSocketProxy {
       startedAt: performance.now(),
       status: 0,
       reason: undefined,
-      route: undefined,
-      path: undefined,
       upstream: undefined,
       ctx: undefined,
     };
@@ -160,8 +157,6 @@ export class WebSocketProxy {
       return;
     }
     const { hit, rt } = route;
-    outcome.route = rt.name;
-    outcome.path = route.path;
     const socketIp = socketAddress(req.socket.remoteAddress);
     const chain = trustedChain(req.headers['x-forwarded-for'], socketIp, this.env.trustedHops);
     const res = new ServerResponse(req);
