@@ -11,17 +11,21 @@ export interface AccessLogRecord {
   readonly requestId: string;
   /** The client address after the trusted-hops rule. */
   readonly client: string;
-  readonly method: string;
+  /** Undefined for a head the gateway refused before reading it as a request. */
+  readonly method: string | undefined;
   /** The Host header, if any. */
   readonly host: string | undefined;
-  /** The normalized path (routed requests), else the request target as it came; no query. */
-  readonly path: string;
+  /**
+   * The normalized path (routed requests), else the request target as it came; no query.
+   * Undefined for a head refused before it was read as a request.
+   */
+  readonly path: string | undefined;
   /** The route's name; undefined when none matched. */
   readonly route: string | undefined;
   /** The status sent; 499 when the client went away first. */
   readonly status: number;
-  /** From the read that carried the request to the response's end. */
-  readonly durationMs: number;
+  /** From the read that carried the request to the response's end; undefined for a refused head. */
+  readonly durationMs: number | undefined;
   /** The instance of the last attempt (`host:port`), if one was picked. */
   readonly upstream: string | undefined;
   /** Time to the last attempt's response head, if one came. */
@@ -74,11 +78,13 @@ function ms(value: number): number {
 export function accessLogLine(r: AccessLogRecord): string {
   let line =
     `{"time":${r.time},"requestId":${asciiJsonString(r.requestId)}` +
-    `,"client":${asciiJsonString(r.client)},"method":${asciiJsonString(r.method)}`;
+    `,"client":${asciiJsonString(r.client)}`;
+  if (r.method !== undefined) line += `,"method":${asciiJsonString(r.method)}`;
   if (r.host !== undefined) line += `,"host":${asciiJsonString(r.host)}`;
-  line += `,"path":${asciiJsonString(r.path)}`;
+  if (r.path !== undefined) line += `,"path":${asciiJsonString(r.path)}`;
   if (r.route !== undefined) line += `,"route":${asciiJsonString(r.route)}`;
-  line += `,"status":${r.status},"durationMs":${ms(r.durationMs)}`;
+  line += `,"status":${r.status}`;
+  if (r.durationMs !== undefined) line += `,"durationMs":${ms(r.durationMs)}`;
   if (r.upstream !== undefined) line += `,"upstream":${asciiJsonString(r.upstream)}`;
   if (r.upstreamMs !== undefined) line += `,"upstreamMs":${ms(r.upstreamMs)}`;
   line += `,"attempts":${r.attempts}`;

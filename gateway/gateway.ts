@@ -7,26 +7,27 @@
  * connection, unread bytes intact, to the server. Node's parser is kept strict
  * (`insecureHTTPParser` off): Content-Length with Transfer-Encoding, duplicate Content-Length,
  * obsolete line folding and malformed requests are refused with 400 before any routing,
- * oversized headers with 431, slow requests with 408 — none of them reaches an upstream.
+ * oversized headers with 431, slow requests with 408 — none of them reaches an upstream
+ * (client-errors.ts counts, answers and logs them).
  *
  * The tables passed to the constructor and to setTable() stay the caller's: the gateway never
  * closes them (requests in flight may still use a replaced one).
  */
 import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RosterClient } from '../client/index.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
 import { MetricsRegistry } from '../transport/metrics.js';
 import type { AccessLog } from './access-log.js';
+import { ClientErrors } from './client-errors.js';
 import { Edge } from './edge/edge.js';
 import type { EdgeRequest, EdgeResponse } from './edge/edge-response.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { OriginClients, type OriginOptions } from './origins.js';
 import { Exchange, type ProxyEnvironment } from './proxy.js';
 import { GatewayResponse } from './proxy-io.js';
-import { rawErrorResponse } from './responses.js';
 import type { RetryBudget } from './retry-budget.js';
 import { TableRuntime } from './route-runtime.js';
 import type { CompiledRouteTable } from './types.js';
@@ -72,11 +73,6 @@ type AnyServer =
   | HttpServer<typeof IncomingMessage, typeof GatewayResponse>
   | HttpsServer<typeof IncomingMessage, typeof GatewayResponse>;
 
-const CLIENT_ERRORS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
-};
-
 export class Gateway implements AsyncDisposable {
   readonly metrics: GatewayMetrics;
   private readonly env: ProxyEnvironment;
@@ -86,6 +82,7 @@ export class Gateway implements AsyncDisposable {
   private readonly servers: AnyServer[] = [];
   private readonly edges: Edge[] = [];
   private readonly websockets: WebSocketProxy;
+  private readonly clientErrors: ClientErrors;
   private readonly logger: Logger;
   private tables: TableRuntime;
   private started = false;
@@ -112,6 +109,7 @@ export class Gateway implements AsyncDisposable {
     this.tables = new TableRuntime(options.table, this.upstreams, this.budgets, this.metrics);
     this.upstreams.retain(this.tables.pools);
     this.websockets = new WebSocketProxy(this.env, () => this.tables);
+    this.clientErrors = new ClientErrors(this.metrics, options.accessLog);
   }
 
   /** True once every service the current table routes to has synced its pool. */
@@ -228,11 +226,16 @@ export class Gateway implements AsyncDisposable {
 
   private createServer(l: GatewayListener): AnyServer {
     const o = this.options;
+    const headersTimeout = Math.min(60_000, o.requestTimeoutMs ?? 300_000);
     const common = {
       ServerResponse: GatewayResponse,
       maxHeaderSize: o.maxHeaderBytes ?? 16_384,
       requestTimeout: o.requestTimeoutMs ?? 300_000,
-      headersTimeout: Math.min(60_000, o.requestTimeoutMs ?? 300_000),
+      headersTimeout,
+      // Node checks both timeouts every 30 s by default, so a 408 could come half a minute
+      // late; a tenth of the headers timeout keeps them within 10 %. Only connections handed
+      // to the server (bodies, upgrades) are in its list: the edge serves the rest.
+      connectionsCheckingInterval: Math.max(50, Math.floor(headersTimeout / 10)),
       keepAliveTimeout: o.keepAliveTimeoutMs ?? 65_000,
       insecureHTTPParser: false,
       requireHostHeader: true,
@@ -251,29 +254,20 @@ export class Gateway implements AsyncDisposable {
       keepAliveTimeoutMs: common.keepAliveTimeout,
     };
     this.edges.push(
-      new Edge(server, l.tls !== undefined, limits, (req: EdgeRequest, res: EdgeResponse) => {
-        new Exchange(this.env, this.tables, req, res).run();
-      }),
+      new Edge(
+        server,
+        l.tls !== undefined,
+        limits,
+        (req: EdgeRequest, res: EdgeResponse) => {
+          new Exchange(this.env, this.tables, req, res).run();
+        },
+        this.clientErrors.headTimedOut,
+      ),
     );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.websockets.handle(req, socket, head);
     });
-    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-      const code = err.code ?? 'unknown';
-      this.metrics.refused.inc({ reason: code });
-      if (code === 'ECONNRESET' || !socket.writable || (socket as Socket).destroyed) {
-        socket.destroy();
-        return;
-      }
-      const [status, reason] = CLIENT_ERRORS[code] ?? [400, 'Bad Request'];
-      socket.end(
-        rawErrorResponse(
-          status,
-          reason,
-          status === 408 ? 'ROSTER_ERR_TIMEOUT' : 'ROSTER_ERR_INVALID_ARGUMENT',
-        ),
-      );
-    });
+    server.on('clientError', this.clientErrors.onClientError);
     return server;
   }
 }

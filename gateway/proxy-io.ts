@@ -60,6 +60,8 @@ export function isEncrypted(req: ProxyRequest): boolean {
 
 /** Who a response reports to (the exchange), so shared listeners need no closure. */
 export interface ResponseOwner {
+  /** The request id the response is named by ('' until the exchange has one). */
+  readonly requestId: string;
   /** The response closed (finished or the client went away). */
   closed(): void;
   /** The client drained: read more from the upstream. */
@@ -72,6 +74,11 @@ export interface ProxyResponse {
   statusCode: number;
   /** True once writeHead() was called. */
   readonly headersSent: boolean;
+  /**
+   * Set when the server answered the request itself before the response began (Node's request
+   * timeout: client-errors.ts), with what it sent.
+   */
+  readonly refusal?: Refusal;
   /** Set false to close the connection after this response. */
   shouldKeepAlive: boolean;
   /** True once end() was called and the data handed to the socket. */
@@ -96,8 +103,15 @@ export interface ProxyResponse {
 }
 
 /** The server's response class: carries its exchange, so shared listeners need no closure. */
+/** An answer the server wrote in a response's place: its status and the refusal's code. */
+export interface Refusal {
+  readonly status: number;
+  readonly reason: string;
+}
+
 export class GatewayResponse extends ServerResponse implements ProxyResponse {
   owner: ResponseOwner | undefined = undefined;
+  refusal: Refusal | undefined = undefined;
 }
 
 /** The response's 'close' listener: tells its owner, once. */

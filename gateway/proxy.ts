@@ -562,7 +562,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       this.controller?.abort(new Error('client closed'));
     }
     const rt = this.rt;
-    const status = res.headersSent ? res.statusCode : 499;
+    const status = res.headersSent ? res.statusCode : (res.refusal?.status ?? 499);
     const requests = rt === undefined ? env.metrics.unroutedRequests : rt.metrics.requests;
     requests[statusClassIndex(status)]!.inc();
     const durationMs = clockNow() - this.startedAt;
@@ -588,7 +588,7 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
       upstreamMs: this.upstreamMs,
       attempts: instance === undefined ? 0 : this.attempt + 1,
       consumer: this.consumer,
-      reason: this.reason ?? (status === 499 ? 'client_closed' : undefined),
+      reason: this.reason ?? (status === 499 ? 'client_closed' : this.res.refusal?.reason),
     });
   }
 }

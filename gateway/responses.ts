@@ -112,11 +112,20 @@ export function sendError(
   res.end(error.body);
 }
 
-/** The raw HTTP/1.1 answer for a connection the parser refused (no response object exists). */
-export function rawErrorResponse(status: number, reason: string, code: ErrorCode): string {
+/**
+ * The raw HTTP/1.1 answer for a connection the parser refused (no response object exists);
+ * `requestId` (a valid one: trace.ts) names it as the access log does.
+ */
+export function rawErrorResponse(
+  status: number,
+  reason: string,
+  code: ErrorCode,
+  requestId?: string,
+): string {
   const body = JSON.stringify({ code, message: reason });
+  const id = requestId === undefined ? '' : `X-Request-Id: ${requestId}\r\n`;
   return (
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n${id}` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }

@@ -95,7 +95,7 @@ function writeHex(target: Buffer, at: number, from: number, n: number): void {
  * A random (version 4) UUID from the pooled random bytes, written as text into one scratch
  * buffer and read out as a single flat string (crypto.randomUUID builds it from 20 pieces).
  */
-function newUuid(): string {
+export function newUuid(): string {
   reserveRandom(16);
   writeUuid(UUID_TEXT, 0, poolOffset);
   poolOffset += 16;

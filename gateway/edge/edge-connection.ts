@@ -27,7 +27,6 @@ import { type DeadlineHolder, deadlineAfter, deadlineClock } from '../deadline-c
 import type { DirectReadTarget } from '../direct-reads.js';
 import { socketAddress } from '../forwarding.js';
 import { HandleWriter } from '../handle-writes.js';
-import { rawErrorResponse } from '../responses.js';
 import { EdgeRequest, EdgeResponse, type ResponseSink } from './edge-response.js';
 import type { EdgeSocket } from './edge-socket.js';
 import { HandleSocket } from './handle-socket.js';
@@ -48,6 +47,8 @@ export interface EdgeConnectionOwner {
   /** True while the gateway is closing: responses close their connections. */
   readonly closing: boolean;
   request(req: EdgeRequest, res: EdgeResponse): void;
+  /** The answer to a head that did not arrive in time (a 408 response), counted as refused. */
+  headTimedOut(client: string): string;
   /** Serve this connection with Node's HTTP server from now on (its unread bytes are unshifted). */
   fallback(socket: Socket): void;
   /** The connection is no longer the edge's (closed or handed over). */
@@ -257,7 +258,8 @@ export class EdgeConnection implements ResponseSink, DeadlineHolder, DirectReadT
     this.unsentAtDeadline = -1;
     this.pending = undefined;
     this.refused = true;
-    this.socket.end(rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT'));
+    this.clientAddress ??= socketAddress(this.socket.remoteAddress);
+    this.socket.end(this.owner.headTimedOut(this.clientAddress));
     this.socket.destroySoon();
   }
 

@@ -15,12 +15,18 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Server, Socket } from 'node:net';
+import { rawErrorResponse } from '../responses.js';
 import { takeAcceptedHandles } from './accepted-handles.js';
 import { EdgeConnection, type EdgeConnectionOwner, type EdgeLimits } from './edge-connection.js';
 import type { EdgeRequest, EdgeResponse } from './edge-response.js';
 import { HandleSocket } from './handle-socket.js';
 
 type ConnectionListener = (this: unknown, socket: Socket) => void;
+
+/** A head that took too long, answered without counting or logging it. */
+function plainHeadTimeout(): string {
+  return rawErrorResponse(408, 'Request Timeout', 'ROSTER_ERR_TIMEOUT');
+}
 
 export class Edge implements EdgeConnectionOwner {
   closing = false;
@@ -36,6 +42,7 @@ export class Edge implements EdgeConnectionOwner {
     tls: boolean,
     readonly limits: EdgeLimits,
     private readonly handler: (req: EdgeRequest, res: EdgeResponse) => void,
+    private readonly onHeadTimeout: (client: string) => string = plainHeadTimeout,
   ) {
     const event = tls ? 'secureConnection' : 'connection';
     this.nodeListeners = server.listeners(event) as ConnectionListener[];
@@ -59,6 +66,10 @@ export class Edge implements EdgeConnectionOwner {
 
   request(req: EdgeRequest, res: EdgeResponse): void {
     this.handler(req, res);
+  }
+
+  headTimedOut(client: string): string {
+    return this.onHeadTimeout(client);
   }
 
   fallback(socket: Socket): void {

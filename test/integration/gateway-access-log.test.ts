@@ -4,7 +4,10 @@
  * request names what happened: a proxied request (route, upstream, consumer, no query), a
  * plugin's refusal, no route, a refused target, no instance, a client that left, a POST on
  * Node's path, a WebSocket tunnel (logged when it ends). A reload opens the path again, so
- * lines go on to a new file after rotation; a changed `accessLog` needs a restart.
+ * lines go on to a new file after rotation; a changed `accessLog` needs a restart. Heads
+ * refused before they are requests (a smuggling shape, an oversized head, a head that stops)
+ * get a line and an answer that names it; a body that stops is its exchange's 408, unless the
+ * response had begun, when the connection is cut.
  */
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -16,7 +19,13 @@ import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startGateway } from '../../gateway/index.js';
 import { eventually } from '../helpers/eventually.js';
-import { httpRequest, startRegistry, startUpstream } from '../helpers/gateway-harness.js';
+import {
+  httpRequest,
+  rawExchange,
+  rawStatus,
+  startRegistry,
+  startUpstream,
+} from '../helpers/gateway-harness.js';
 
 const KEY = 'alice-key-0123456789abcdef';
 
@@ -195,4 +204,120 @@ t.test('one access log line per request, and rotation on reload', async (t) => {
   await send('after a changed path', { path: '/open/again' });
   await eventually(() => linesOf(file).length === 2, { what: 'the line in the file in use' });
   t.same(linesOf(join(dir, 'other.log')), [], 'the new path is not used before a restart');
+});
+
+/** The value of a field in raw response text, or undefined. */
+function fieldOf(text: string, name: string): string | undefined {
+  const head = text.slice(0, text.indexOf('\r\n\r\n'));
+  const m = new RegExp(`\\r\\n${name}: *([^\\r]*)`, 'i').exec(head);
+  return m?.[1];
+}
+
+t.test('heads refused before they are requests are answered with an id and logged', async (t) => {
+  const reg = await startRegistry(t);
+  const up = await startUpstream(t, 'refusal-up');
+  await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
+  // An upstream that answers as soon as a request's head arrives, without reading its body.
+  const early = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('partial');
+  });
+  await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    early.closeAllConnections();
+    return new Promise<void>((resolve) => early.close(() => resolve()));
+  });
+  const earlyPort = (early.address() as AddressInfo).port;
+  await reg.services.register({ service: 'early', host: '127.0.0.1', port: earlyPort });
+
+  const dir = mkdtempSync(join(tmpdir(), 'roster-gw-refusals-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'access.log');
+  const gw = await startGateway({
+    listeners: [{ port: 0, host: '127.0.0.1' }],
+    nats: { servers: [reg.url] },
+    server: { requestTimeoutMs: 1000, maxHeaderBytes: 1024 },
+    routes: [
+      { name: 'open', match: { path: { prefix: '/open' } }, service: 'api' },
+      // No retries: the body streams to the upstream as it arrives (nothing to replay).
+      {
+        name: 'early',
+        match: { path: { prefix: '/early' } },
+        service: 'early',
+        retries: { attempts: 0 },
+      },
+    ],
+    accessLog: { path: file },
+  });
+  t.teardown(() => gw.close(0));
+  await gw.gateway.whenReady();
+  const port = gw.gateway.addresses()[0]!.port;
+
+  const smuggled = await rawExchange(
+    port,
+    'POST /open/a HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  );
+  const oversized = await rawExchange(
+    port,
+    `GET /open/a HTTP/1.1\r\nHost: gw.test\r\nX-Big: ${'b'.repeat(2000)}\r\n\r\n`,
+  );
+  // A head that stops halfway: the edge's headers timeout (1 s) answers it.
+  const slowHead = await rawExchange(port, 'GET /open/a HTTP/1.1\r\nHost: gw.test\r\n', 3000);
+  // A body that stops halfway: Node's request timeout, while the exchange waits for the upstream.
+  const slowBody = await rawExchange(
+    port,
+    'POST /open/b HTTP/1.1\r\nHost: gw.test\r\nX-Request-Id: slow-body-1\r\nContent-Length: 100\r\n\r\nhalf',
+    3000,
+  );
+  // The same after the upstream's response began: the connection is cut, no 408 mixed in.
+  const begun = await rawExchange(
+    port,
+    'POST /early/c HTTP/1.1\r\nHost: gw.test\r\nX-Request-Id: begun-1\r\nContent-Length: 100\r\n\r\nhalf',
+    3000,
+  );
+
+  t.equal(rawStatus(smuggled), 400, 'Content-Length with Transfer-Encoding: 400');
+  t.equal(rawStatus(oversized), 431, 'an oversized head: 431');
+  t.equal(rawStatus(slowHead), 408, 'a head that stops: 408');
+  t.equal(rawStatus(slowBody), 408, 'a body that stops: 408');
+  t.equal(fieldOf(slowBody, 'x-request-id'), 'slow-body-1', "the 408 names the exchange's id");
+  t.equal(rawStatus(begun), 200, 'the response that began is what the client got');
+  t.notOk(/HTTP\/1\.1 408/.test(begun), 'no 408 was written into a response on its way');
+  t.equal(up.seen.length, 0, 'no refused request reached the upstream whole');
+
+  const ids = [smuggled, oversized, slowHead].map((text) => fieldOf(text, 'x-request-id'));
+  for (const id of ids) t.match(id, /^[0-9a-f-]{36}$/, 'each refusal carries a new request id');
+  t.equal(new Set(ids).size, 3, 'three different ids');
+
+  await eventually(() => linesOf(file).length >= 5, { what: 'five lines' });
+  const byId = new Map(linesOf(file).map((l) => [l.requestId, l]));
+  const [smuggledLine, oversizedLine, slowHeadLine] = ids.map((id) => byId.get(id));
+  t.match(smuggledLine, { client: '127.0.0.1', status: 400, reason: /^HPE_/, attempts: 0 });
+  t.match(oversizedLine, { status: 431, reason: 'HPE_HEADER_OVERFLOW' });
+  t.match(slowHeadLine, { client: '127.0.0.1', status: 408, reason: 'ERR_HTTP_REQUEST_TIMEOUT' });
+  for (const line of [smuggledLine, oversizedLine, slowHeadLine]) {
+    t.notOk(line !== undefined && ('method' in line || 'path' in line), 'no method or path');
+    t.notOk(line !== undefined && 'durationMs' in line, 'no duration');
+  }
+  t.match(byId.get('slow-body-1'), {
+    method: 'POST',
+    path: '/open/b',
+    route: 'open',
+    status: 408,
+    reason: 'ERR_HTTP_REQUEST_TIMEOUT',
+  });
+  t.match(byId.get('begun-1'), { route: 'early', status: 200 });
+  t.equal(linesOf(file).length, 5, 'one line each, none twice');
+
+  const refused = gw.metrics.render();
+  t.match(
+    refused,
+    /roster_gateway_refused_total\{reason="ERR_HTTP_REQUEST_TIMEOUT"\} 3/,
+    'the three timeouts counted',
+  );
+  t.match(
+    refused,
+    /roster_gateway_refused_total\{reason="HPE_HEADER_OVERFLOW"\} 1/,
+    'the oversized head counted',
+  );
 });

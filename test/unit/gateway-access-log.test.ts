@@ -96,6 +96,31 @@ t.test('a line is one JSON object with the record, absent values left out', asyn
     'reason',
   ]);
   t.equal(JSON.parse(accessLogLine({ ...record, status: 101, websocket: true })).websocket, true);
+  // A head refused before it was read as a request: no method, path or duration.
+  const refusedHead = JSON.parse(
+    accessLogLine({
+      ...record,
+      method: undefined,
+      host: undefined,
+      path: undefined,
+      route: undefined,
+      status: 431,
+      durationMs: undefined,
+      upstream: undefined,
+      upstreamMs: undefined,
+      attempts: 0,
+      consumer: undefined,
+      reason: 'HPE_HEADER_OVERFLOW',
+    }),
+  ) as Record<string, unknown>;
+  t.same(refusedHead, {
+    time: 1_780_000_000_000,
+    requestId: 'rid-1',
+    client: '203.0.113.9',
+    status: 431,
+    attempts: 0,
+    reason: 'HPE_HEADER_OVERFLOW',
+  });
 });
 
 t.test('whatever the strings hold, the line is printable ASCII and reads back', async (t) => {

@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { EdgeConnection, type EdgeConnectionOwner } from '../../gateway/edge/edge-connection.js';
 
 class StandInSocket extends EventEmitter {
+  readonly remoteAddress = '::ffff:192.0.2.7';
   writableLength = 0;
   writableNeedDrain = false;
   destroyed = false;
@@ -44,9 +45,11 @@ function connection(answer = false): {
   socket: StandInSocket;
   edge: EdgeConnection;
   requests: number[];
+  timedOut: string[];
 } {
   const socket = new StandInSocket();
   const requests: number[] = [];
+  const timedOut: string[] = [];
   const owner: EdgeConnectionOwner = {
     limits,
     closing: false,
@@ -54,12 +57,16 @@ function connection(answer = false): {
       requests.push(1);
       if (answer) res.writeHead(200, ['content-length', '2']).end('ok');
     },
+    headTimedOut: (client) => {
+      timedOut.push(client);
+      return 'HTTP/1.1 408 Request Timeout\r\n\r\n';
+    },
     fallback: () => undefined,
     released: () => undefined,
   };
   const edge = new EdgeConnection(socket as unknown as Socket, owner);
   t.teardown(() => socket.emit('close'));
-  return { socket, edge, requests };
+  return { socket, edge, requests, timedOut };
 }
 
 /** From `now` (a passed deadline) with bytes queued: one idle period of grace, then closed. */
@@ -95,13 +102,15 @@ t.test('a response still queued for a slow reader gets more time while it moves'
 });
 
 t.test('a head that has not arrived in full by the headers timeout gets 408', async (t) => {
-  const { socket, edge, requests } = connection();
+  const { socket, edge, requests, timedOut } = connection();
   const start = performance.now();
   socket.emit('data', Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n'));
   edge.checkDeadline(start + limits.headersTimeoutMs - 100);
   t.equal(socket.ended, undefined, 'not before the headers timeout');
+  t.same(timedOut, [], 'the owner is not told before it');
   edge.checkDeadline(start + limits.headersTimeoutMs + 100);
-  t.match(socket.ended, /^HTTP\/1\.1 408 /);
+  t.match(socket.ended, /^HTTP\/1\.1 408 /, "the owner's answer is sent");
+  t.same(timedOut, ['192.0.2.7'], 'the owner is told once, with the client address');
   t.equal(requests.length, 0, 'nothing was served');
 });
 
