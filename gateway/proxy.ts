@@ -382,6 +382,11 @@ export class Exchange implements RequestContext, UpstreamHandler, ResponseOwner 
   // -------------------------------------------------------------------------------------------
   // UpstreamHandler
 
+  /** The client went away: a request still waiting for a connection is dropped unsent. */
+  get abandoned(): boolean {
+    return this.gone;
+  }
+
   onRequestStart(controller: UpstreamController): void {
     this.controller = controller;
     if (this.gone) controller.abort(new Error('client closed'));

@@ -5,7 +5,9 @@
  * `maxPending` of them (one more fails at once: `overflow`, as Envoy's pending-request circuit
  * breaker). A waiting request's headersTimeout runs while it waits: when it passes, the
  * request fails with `queueTimeout`, and one that gets a connection in time is sent with what
- * is left of it, so a route's timeout bounds the whole wait for a response head.
+ * is left of it, so a route's timeout bounds the whole wait for a response head. A request
+ * whose handler gives it up while it waits (`abandoned`: its client left) leaves the line at
+ * the next clock tick, or when a connection frees, never sent.
  */
 import { type DeadlineHolder, deadlineAfter, deadlineClock } from '../deadline-clock.js';
 import { clockNow } from '../read-clock.js';
@@ -26,6 +28,13 @@ export interface OriginAddress {
 
 function poolClosed(): UpstreamError {
   return new UpstreamError(UpstreamErrorCode.poolClosed, 'upstream pool closed');
+}
+
+function abandonedInLine(): UpstreamError {
+  return new UpstreamError(
+    UpstreamErrorCode.abandoned,
+    'the request was given up while it waited for a connection',
+  );
 }
 
 function queueTimedOut(): UpstreamError {
@@ -100,6 +109,8 @@ export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
 
   /** Queues a request for the next free connection, or fails it when the queue is full. */
   private wait(request: UpstreamRequest, handler: UpstreamHandler): void {
+    // Requests given up or timed out since the last tick make room first.
+    if (this.waiting.length >= this.maxPending) this.checkDeadline(clockNow());
     if (this.waiting.length >= this.maxPending) {
       handler.onResponseError(
         undefined,
@@ -123,19 +134,29 @@ export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
       const next = this.waiting.shift();
       if (this.waiting.length === 0) deadlineClock.unwatch(this);
       if (next === undefined) return undefined;
+      if (next.handler.abandoned === true) {
+        next.handler.onResponseError(undefined, abandonedInLine());
+        continue;
+      }
       const left = next.deadline - clockNow();
       if (left > 0) return { ...next, request: { ...next.request, headersTimeout: left } };
       next.handler.onResponseError(undefined, queueTimedOut());
     }
   }
 
-  /** DeadlineHolder: fails the waiting requests whose timeout has passed. */
+  /** DeadlineHolder: fails the waiting requests whose timeout has passed or that were given up. */
   checkDeadline(now: number): void {
-    if (!this.waiting.some((w) => w.deadline <= now)) return;
-    const expired = this.waiting.filter((w) => w.deadline <= now);
-    this.waiting = this.waiting.filter((w) => w.deadline > now);
+    const leaves = (w: Waiting): boolean => w.deadline <= now || w.handler.abandoned === true;
+    if (!this.waiting.some(leaves)) return;
+    const leaving = this.waiting.filter(leaves);
+    this.waiting = this.waiting.filter((w) => !leaves(w));
     if (this.waiting.length === 0) deadlineClock.unwatch(this);
-    for (const w of expired) w.handler.onResponseError(undefined, queueTimedOut());
+    for (const w of leaving) {
+      w.handler.onResponseError(
+        undefined,
+        w.handler.abandoned === true ? abandonedInLine() : queueTimedOut(),
+      );
+    }
   }
 
   /**

@@ -32,6 +32,11 @@ export interface UpstreamController {
 
 /** Callbacks of one upstream exchange, in order: start, response start, data…, end | error. */
 export interface UpstreamHandler {
+  /**
+   * True once the response is no longer wanted (the client went away). A request still
+   * waiting for a connection is then dropped, never sent (onResponseError with `abandoned`).
+   */
+  readonly abandoned?: boolean;
   onRequestStart(controller: UpstreamController): void;
   /** The final response head (interim 1xx responses are skipped). */
   onResponseStart(controller: UpstreamController, head: ResponseHead): void;
@@ -73,6 +78,8 @@ export const UpstreamErrorCode = {
   overflow: 'ROSTER_UPSTREAM_OVERFLOW',
   /** The request's headersTimeout passed while it waited for a connection: nothing was sent. */
   queueTimeout: 'ROSTER_UPSTREAM_QUEUE_TIMEOUT',
+  /** The handler gave the request up while it waited for a connection: nothing was sent. */
+  abandoned: 'ROSTER_UPSTREAM_ABANDONED',
 } as const;
 
 export type UpstreamErrorCodeValue = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];

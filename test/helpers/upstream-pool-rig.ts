@@ -46,6 +46,8 @@ export class Collector implements UpstreamHandler {
     calls: [],
   };
   readonly done: Promise<Outcome>;
+  /** Set to give the request up (UpstreamHandler.abandoned). */
+  abandoned = false;
   received = 0;
   private readonly chunks: Buffer[] = [];
   private settle!: (o: Outcome) => void;

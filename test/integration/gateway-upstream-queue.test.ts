@@ -2,11 +2,13 @@
  * Requests waiting for a connection to an upstream (gateway/upstream/pool.ts), on real local
  * servers: the line is bounded by `maxPending` (one more fails at once with `overflow`), a
  * waiting request's timeout runs while it waits (`queueTimeout`), and one sent after a wait
- * gets only what is left of its timeout. Through the gateway (real nats-server and registry):
- * an overflow is a 503 that does not count against the instance, a queue timeout a 504, and
- * /pools and the gauges show the connections and the waiting request.
+ * gets only what is left of its timeout; one given up while it waits leaves the line unsent.
+ * Through the gateway (real nats-server and registry): an overflow is a 503 that does not count
+ * against the instance, a queue timeout a 504, /pools and the gauges show the connections and
+ * the waiting request, and a client that leaves while its request waits costs no connection.
  */
 import type { ServerResponse } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import t from 'tap';
 import { ControlMetrics } from '../../gateway/control-metrics.js';
 import { UpstreamErrorCode } from '../../gateway/upstream/types.js';
@@ -109,6 +111,44 @@ t.test('a request whose timeout passed in the line is never sent', async (t) => 
   t.same(seen, ['/first'], 'the upstream got only the first');
 });
 
+t.test('a request given up in the line leaves it, never sent', async (t) => {
+  const held: ServerResponse[] = [];
+  const seen: string[] = [];
+  const up = await httpUpstream(t, (r, res) => {
+    seen.push(r.url ?? '');
+    held.push(res);
+  });
+  const pool = makePool(t, up.port, { connections: 1, maxPending: 1 });
+  const first = new Collector();
+  pool.dispatch(req('GET', '/first'), first);
+  const given = new Collector();
+  pool.dispatch(req('GET', '/given-up'), given);
+  t.equal(pool.queued, 1, 'it waits');
+  given.abandoned = true;
+  const out = await within(given.done, 1000, 'it leaves the line at the next tick');
+  t.equal(out.errors[0]?.code, UpstreamErrorCode.abandoned);
+  t.same(out.calls, ['error'], 'never started');
+  t.equal(pool.queued, 0, 'the line is empty');
+
+  // A full line of given-up requests makes room for a live one at once.
+  const stale = new Collector();
+  pool.dispatch(req('GET', '/stale'), stale);
+  stale.abandoned = true;
+  const live = new Collector();
+  pool.dispatch(req('GET', '/live'), live);
+  t.equal((await within(stale.done, 1000, 'stale')).errors[0]?.code, UpstreamErrorCode.abandoned);
+  t.equal(pool.queued, 1, 'the live one waits in its place');
+
+  while (held.length < 1) await new Promise((r) => setTimeout(r, 5));
+  held[0]!.end('first');
+  t.equal((await within(first.done, 5000, 'first')).status, 200);
+  while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+  held[1]!.end('live');
+  t.equal((await within(live.done, 5000, 'live')).status, 200);
+  t.same(seen, ['/first', '/live'], 'the upstream never got the given-up requests');
+  t.equal(up.accepted, 1, 'and the one connection was kept');
+});
+
 t.test('through the gateway: overflow is 503, a timeout in the line 504', async (t) => {
   const reg = await startRegistry(t);
   const held: ServerResponse[] = [];
@@ -158,3 +198,37 @@ t.test('through the gateway: overflow is 503, a timeout in the line 504', async 
   t.equal((await holding).status, 504, 'the held one timed out upstream');
   held[1]!.end('late');
 });
+
+t.test(
+  'through the gateway: a client that leaves while it waits costs no connection',
+  async (t) => {
+    const reg = await startRegistry(t);
+    const held: ServerResponse[] = [];
+    const seen: string[] = [];
+    const up = await httpUpstream(t, (r, res) => {
+      seen.push(r.url ?? '');
+      held.push(res);
+    });
+    await reg.services.register({ service: 'api', host: '127.0.0.1', port: up.port });
+    const table = simpleTable([route('api', 'api', { match: { path: { prefix: '/api' } } })]);
+    const gw = await startGateway(t, reg.url, table, { upstream: { connections: 1 } });
+    const holding = httpRequest(gw.port, { path: '/api/held' });
+    while (held.length < 1) await new Promise((r) => setTimeout(r, 5));
+    const leaving = tcpConnect(gw.port, '127.0.0.1', () => {
+      leaving.write('GET /api/gone HTTP/1.1\r\nHost: gw.test\r\n\r\n');
+    });
+    leaving.on('error', () => undefined);
+    const member = () => gw.gateway.pools()[0]?.members[0];
+    await eventually(() => member()?.queued === 1, { what: 'the second request waiting' });
+    leaving.destroy();
+    await eventually(() => member()?.queued === 0, { what: 'it left the line with its client' });
+    held[0]!.end('held');
+    t.equal((await holding).status, 200, 'the held request is answered');
+    const after = httpRequest(gw.port, { path: '/api/after' });
+    while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+    t.same(seen, ['/api/held', '/api/after'], 'the upstream never got the one whose client left');
+    held[1]!.end('after');
+    t.equal((await after).status, 200);
+    t.equal(up.accepted, 1, 'on the one connection, kept');
+  },
+);
