@@ -17,7 +17,8 @@ import {
 } from '../protocol/index.js';
 import type { Bus } from '../transport/bus.js';
 import { type Logger, silentLogger } from '../transport/logger.js';
-import { connectNatsBus, type NatsBusOptions } from '../transport/nats-bus.js';
+import { connectNatsBus } from '../transport/nats-bus.js';
+import type { NatsBusOptions } from '../transport/nats-options.js';
 import { compileFilter, type InstanceFilter } from './filter.js';
 import { Pool, type PoolOptions } from './pool.js';
 import { Registration } from './registration.js';

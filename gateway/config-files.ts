@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { RosterError } from '../protocol/index.js';
-import { type NatsBusOptions, readNkeySeedFile } from '../transport/nats-bus.js';
+import { type NatsBusOptions, readNkeySeedFile } from '../transport/nats-options.js';
 import type { GatewayConfig, NatsConfig } from './config.js';
 import type { TlsMaterial } from './gateway.js';
 

@@ -26,15 +26,17 @@ export {
   type QueueStrategy,
 } from './memory-bus.js';
 export {
-  buildConnectionOptions,
   connectNatsBus,
   type NatsBus,
-  type NatsBusOptions,
-  type NatsTlsOptions,
   natsBusFromConnection,
-  readNkeySeedFile,
   toRosterError,
 } from './nats-bus.js';
+export {
+  buildConnectionOptions,
+  type NatsBusOptions,
+  type NatsTlsOptions,
+  readNkeySeedFile,
+} from './nats-options.js';
 export {
   hasWildcard,
   isValidPublishSubject,

@@ -11,8 +11,21 @@
  */
 
 import type { Test } from 'tap';
-import { type ErrorCode, isRosterError } from '../../protocol/errors.js';
 import type { Bus, BusMessage, BusStatus, BusStatusType } from '../../transport/bus.js';
+import {
+  awaitInterest,
+  EMPTY,
+  readU32,
+  rejectsWith,
+  requestUntil,
+  sleep,
+  str,
+  text,
+  throwsWith,
+  u32,
+  uniqueToken,
+  waitFor,
+} from './bus-test-kit.js';
 
 export interface BusFixture {
   /** At least two open buses on the same broker or cluster. */
@@ -24,109 +37,6 @@ export interface BusFixture {
 }
 
 export type MakeBuses = () => Promise<BusFixture>;
-
-const EMPTY = new Uint8Array(0);
-let tokenCounter = 0;
-
-/** A subject token unique within this process. */
-export function uniqueToken(): string {
-  tokenCounter++;
-  return `${process.pid}x${Date.now().toString(36)}x${tokenCounter}`;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` every 5 ms; throws with `what` after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/**
- * Resolves once `publisher` can reach subscriptions made on `subscriber` before this call.
- * It subscribes a probe responder on `subscriber` (after the caller's subscriptions, so on
- * NATS its interest travels behind theirs on every route) and requests it from `publisher`
- * until it answers.
- */
-export async function awaitInterest(subscriber: Bus, publisher: Bus, timeoutMs = 10_000) {
-  const subject = `conformance.ready.${uniqueToken()}`;
-  const sub = subscriber.subscribe(subject, (msg) => {
-    msg.respond(EMPTY);
-  });
-  try {
-    await subscriber.flush();
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        await publisher.request(subject, EMPTY, { timeoutMs: 250 });
-        return;
-      } catch (err) {
-        const retry =
-          isRosterError(err, 'ROSTER_ERR_NO_RESPONDERS') ||
-          isRosterError(err, 'ROSTER_ERR_TIMEOUT');
-        if (!retry) throw err;
-        if (Date.now() > deadline)
-          throw new Error(`no interest on ${subject} after ${timeoutMs} ms`);
-        await sleep(20);
-      }
-    }
-  } finally {
-    sub.unsubscribe();
-  }
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-}
-
-function readU32(data: Uint8Array, offset = 0): number {
-  return new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(offset);
-}
-
-function text(s: string): Uint8Array {
-  return new TextEncoder().encode(s);
-}
-
-function str(data: Uint8Array): string {
-  return new TextDecoder().decode(data);
-}
-
-async function rejectsWith(
-  t: Test,
-  promise: Promise<unknown>,
-  code: ErrorCode,
-  message: string,
-): Promise<unknown> {
-  try {
-    await promise;
-    t.fail(`${message}: resolved, expected ${code}`);
-    return undefined;
-  } catch (err) {
-    t.ok(isRosterError(err, code), `${message}: ${code}`, { found: err });
-    return err;
-  }
-}
-
-function throwsWith(t: Test, fn: () => unknown, code: ErrorCode, message: string): void {
-  try {
-    fn();
-    t.fail(`${message}: did not throw, expected ${code}`);
-  } catch (err) {
-    t.ok(isRosterError(err, code), `${message}: ${code}`, { found: err });
-  }
-}
 
 function pick(buses: Bus[], i: number): Bus {
   return buses[i % buses.length]!;
@@ -587,24 +497,4 @@ export async function busConformance(t: Test, makeBuses: MakeBuses): Promise<voi
     const reply = await requestUntil(a, b, `${subject}.rr`);
     t.equal(str(reply.data), 'pong', 'request/reply works again');
   });
-}
-
-/** Subscribes a responder on `responder` and requests it from `asker` until it answers. */
-async function requestUntil(asker: Bus, responder: Bus, subject: string): Promise<BusMessage> {
-  const sub = responder.subscribe(subject, (m) => {
-    m.respond(text('pong'));
-  });
-  try {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        return await asker.request(subject, EMPTY, { timeoutMs: 500 });
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await sleep(50);
-      }
-    }
-  } finally {
-    sub.unsubscribe();
-  }
 }

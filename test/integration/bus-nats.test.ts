@@ -4,7 +4,8 @@ import t, { type Test } from 'tap';
 import { isRosterError } from '../../protocol/errors.js';
 import type { BusStatus } from '../../transport/bus.js';
 import { connectNatsBus, type NatsBus, natsBusFromConnection } from '../../transport/nats-bus.js';
-import { awaitInterest, busConformance, waitFor } from '../helpers/bus-conformance.js';
+import { busConformance } from '../helpers/bus-conformance.js';
+import { awaitInterest, waitFor } from '../helpers/bus-test-kit.js';
 import { natsClusterFor, natsServerFor } from '../helpers/nats-server.js';
 
 const EMPTY = new Uint8Array(0);

@@ -2,7 +2,8 @@ import t from 'tap';
 import { isRosterError } from '../../protocol/errors.js';
 import type { BusStatusType } from '../../transport/bus.js';
 import { createMemoryBuses, MemoryBroker } from '../../transport/memory-bus.js';
-import { busConformance, sleep, waitFor } from '../helpers/bus-conformance.js';
+import { busConformance } from '../helpers/bus-conformance.js';
+import { sleep, waitFor } from '../helpers/bus-test-kit.js';
 
 const EMPTY = new Uint8Array(0);
 

@@ -4,11 +4,8 @@ import { join } from 'node:path';
 import { type Authenticator, errors, type NKeyAuth, nkeys } from '@nats-io/transport-node';
 import t from 'tap';
 import { RosterError } from '../../protocol/errors.js';
-import {
-  buildConnectionOptions,
-  readNkeySeedFile,
-  toRosterError,
-} from '../../transport/nats-bus.js';
+import { toRosterError } from '../../transport/nats-bus.js';
+import { buildConnectionOptions, readNkeySeedFile } from '../../transport/nats-options.js';
 
 t.test('defaults: one local server, reconnect forever', async (t) => {
   const o = buildConnectionOptions();
