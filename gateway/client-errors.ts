@@ -21,7 +21,7 @@ import { rawErrorResponse } from './responses.js';
 import { newUuid } from './trace.js';
 
 /** The code Node's server and the edge give a head or request that took too long. */
-export const REQUEST_TIMEOUT_CODE = 'ERR_HTTP_REQUEST_TIMEOUT';
+const REQUEST_TIMEOUT_CODE = 'ERR_HTTP_REQUEST_TIMEOUT';
 
 const ANSWERS: Readonly<Record<string, readonly [number, string]>> = {
   HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
@@ -30,7 +30,7 @@ const ANSWERS: Readonly<Record<string, readonly [number, string]>> = {
 const BAD_REQUEST: readonly [number, string] = [400, 'Bad Request'];
 
 /** The status and reason phrase a refusal code is answered with. */
-export function refusalStatus(code: string): readonly [number, string] {
+function refusalStatus(code: string): readonly [number, string] {
   return ANSWERS[code] ?? BAD_REQUEST;
 }
 
@@ -48,12 +48,16 @@ export class ClientErrors {
   ) {}
 
   /** The answer to a head that did not arrive in time at the edge; counted and logged. */
-  readonly headTimedOut = (client: string): string => this.answer(REQUEST_TIMEOUT_CODE, client);
+  readonly headTimedOut = (client: string): string => {
+    this.metrics.refused.inc({ reason: REQUEST_TIMEOUT_CODE });
+    return this.answer(REQUEST_TIMEOUT_CODE, client);
+  };
 
   /** A node:http(s) server's 'clientError' listener. */
   readonly onClientError = (err: Error & { code?: string }, duplex: Duplex): void => {
     const socket = duplex as ServerSocket;
     const code = err.code ?? 'unknown';
+    this.metrics.refused.inc({ reason: code });
     const inFlight =
       socket._httpMessage instanceof GatewayResponse ? socket._httpMessage : undefined;
     if (
@@ -63,12 +67,10 @@ export class ClientErrors {
       inFlight?.headersSent === true
     ) {
       // Nobody to answer, or a response already on its way: the exchange, if any, logs it.
-      this.metrics.refused.inc({ reason: code });
       socket.destroy();
       return;
     }
     if (inFlight !== undefined) {
-      this.metrics.refused.inc({ reason: code });
       const [status, phrase] = refusalStatus(code);
       inFlight.refusal = { status, reason: code };
       const requestId = inFlight.owner?.requestId || undefined;
@@ -78,9 +80,8 @@ export class ClientErrors {
     socket.end(this.answer(code, socketAddress(socket.remoteAddress)));
   };
 
-  /** Counts and logs a refusal and returns its answer, named by a new request id. */
+  /** Logs a refusal and returns its answer, named by a new request id. */
   private answer(code: string, client: string): string {
-    this.metrics.refused.inc({ reason: code });
     const [status, phrase] = refusalStatus(code);
     const requestId = newUuid();
     this.accessLog?.record({

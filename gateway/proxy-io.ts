@@ -102,13 +102,13 @@ export interface ProxyResponse {
   once(event: 'drain', listener: (this: ProxyResponse) => void): unknown;
 }
 
-/** The server's response class: carries its exchange, so shared listeners need no closure. */
 /** An answer the server wrote in a response's place: its status and the refusal's code. */
 export interface Refusal {
   readonly status: number;
   readonly reason: string;
 }
 
+/** The server's response class: carries its exchange, so shared listeners need no closure. */
 export class GatewayResponse extends ServerResponse implements ProxyResponse {
   owner: ResponseOwner | undefined = undefined;
   refusal: Refusal | undefined = undefined;
