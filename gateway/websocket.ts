@@ -60,6 +60,8 @@ class UpgradeContext implements RequestContext {
 /** What the access log says of a handshake, filled in as it goes. */
 interface UpgradeOutcome {
   readonly startedAt: number;
+  /** The handshake's request id (the client's valid one, else new): answers and the log name it. */
+  readonly requestId: string;
   status: number;
   reason: string | undefined;
   upstream: string | undefined;
@@ -71,7 +73,7 @@ function logUpgrade(log: AccessLog, req: IncomingMessage, o: UpgradeOutcome): vo
   const host = req.headers.host;
   log.record({
     time: Date.now(),
-    requestId: o.ctx?.requestId ?? requestIdFor(req.headers['x-request-id']),
+    requestId: o.requestId,
     client: o.ctx?.clientIp ?? socketAddress(req.socket.remoteAddress),
     method: req.method ?? '',
     host: typeof host === 'string' ? host : undefined,
@@ -105,7 +107,14 @@ function reject(socket: Duplex, outcome: UpgradeOutcome, error: GatewayError): v
   outcome.status = error.status;
   outcome.reason = error.kind;
   if (socket.writable) {
-    socket.end(rawErrorResponse(error.status, STATUS_CODES[error.status] ?? '', error.code));
+    socket.end(
+      rawErrorResponse(
+        error.status,
+        STATUS_CODES[error.status] ?? '',
+        error.code,
+        outcome.requestId,
+      ),
+    );
   } else {
     socket.destroy();
   }
@@ -129,6 +138,7 @@ export class WebSocketProxy {
     this.track(socket);
     const outcome: UpgradeOutcome = {
       startedAt: performance.now(),
+      requestId: requestIdFor(req.headers['x-request-id']),
       status: 0,
       reason: undefined,
       upstream: undefined,
@@ -169,7 +179,7 @@ export class WebSocketProxy {
       route.path,
       route.query,
       chain[0]!,
-      requestIdFor(req.headers['x-request-id']),
+      outcome.requestId,
     );
     outcome.ctx = ctx;
     void this.runPlugins(ctx).then(

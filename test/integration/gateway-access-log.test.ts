@@ -6,8 +6,8 @@
  * Node's path, a WebSocket tunnel (logged when it ends). A reload opens the path again, so
  * lines go on to a new file after rotation; a changed `accessLog` needs a restart. Heads
  * refused before they are requests (a smuggling shape, an oversized head, a head that stops)
- * get a line and an answer that names it; a body that stops is its exchange's 408, unless the
- * response had begun, when the connection is cut.
+ * get a line and an answer that names it, as does a refused upgrade; a body that stops is its
+ * exchange's 408, unless the response had begun, when the connection is cut.
  */
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -269,6 +269,11 @@ t.test('heads refused before they are requests are answered with an id and logge
     'POST /open/b HTTP/1.1\r\nHost: gw.test\r\nX-Request-Id: slow-body-1\r\nContent-Length: 100\r\n\r\nhalf',
     3000,
   );
+  // An upgrade the gateway does not proxy: refused on the raw socket, under an id of its own.
+  const h2c = await rawExchange(
+    port,
+    'GET /open/up HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+  );
   // The same after the upstream's response began: the connection is cut, no 408 mixed in.
   const begun = await rawExchange(
     port,
@@ -284,12 +289,15 @@ t.test('heads refused before they are requests are answered with an id and logge
   t.equal(rawStatus(begun), 200, 'the response that began is what the client got');
   t.notOk(/HTTP\/1\.1 408/.test(begun), 'no 408 was written into a response on its way');
   t.equal(up.seen.length, 0, 'no refused request reached the upstream whole');
+  t.equal(rawStatus(h2c), 400, 'an h2c upgrade: 400');
+  const h2cId = fieldOf(h2c, 'x-request-id');
+  t.match(h2cId, /^[0-9a-f-]{36}$/, 'the refused handshake names its request id');
 
   const ids = [smuggled, oversized, slowHead].map((text) => fieldOf(text, 'x-request-id'));
   for (const id of ids) t.match(id, /^[0-9a-f-]{36}$/, 'each refusal carries a new request id');
   t.equal(new Set(ids).size, 3, 'three different ids');
 
-  await eventually(() => linesOf(file).length >= 5, { what: 'five lines' });
+  await eventually(() => linesOf(file).length >= 6, { what: 'six lines' });
   const byId = new Map(linesOf(file).map((l) => [l.requestId, l]));
   const [smuggledLine, oversizedLine, slowHeadLine] = ids.map((id) => byId.get(id));
   t.match(smuggledLine, { client: '127.0.0.1', status: 400, reason: /^HPE_/, attempts: 0 });
@@ -307,7 +315,8 @@ t.test('heads refused before they are requests are answered with an id and logge
     reason: 'ERR_HTTP_REQUEST_TIMEOUT',
   });
   t.match(byId.get('begun-1'), { route: 'early', status: 200 });
-  t.equal(linesOf(file).length, 5, 'one line each, none twice');
+  t.match(byId.get(h2cId), { status: 400, reason: 'unsupported_upgrade', path: '/open/up' });
+  t.equal(linesOf(file).length, 6, 'one line each, none twice');
 
   const refused = gw.metrics.render();
   t.match(
