@@ -51,6 +51,12 @@ interface Waiting {
   readonly deadline: number;
 }
 
+/** Why a waiting request must leave the line now (never sent), or undefined while it may wait. */
+function whyLeaving(w: Waiting, now: number): UpstreamError | undefined {
+  if (w.handler.abandoned === true) return abandonedInLine();
+  return w.deadline <= now ? queueTimedOut() : undefined;
+}
+
 export const DEFAULT_MAX_PENDING = 1024;
 
 export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
@@ -126,37 +132,42 @@ export class UpstreamPool implements ConnectionOwner, DeadlineHolder {
   }
 
   /**
-   * The first waiting request whose timeout has not passed, with what is left of it; those
-   * found past it on the way (the clock has not ticked yet) fail, never sent.
+   * The first waiting request that may still be sent, with what is left of its timeout; those
+   * found on the way that must leave (given up, or past their timeout before the clock ticked)
+   * fail, never sent.
    */
   private nextWaiting(): Waiting | undefined {
     for (;;) {
       const next = this.waiting.shift();
       if (this.waiting.length === 0) deadlineClock.unwatch(this);
       if (next === undefined) return undefined;
-      if (next.handler.abandoned === true) {
-        next.handler.onResponseError(undefined, abandonedInLine());
-        continue;
+      const now = clockNow();
+      const why = whyLeaving(next, now);
+      if (why === undefined) {
+        return { ...next, request: { ...next.request, headersTimeout: next.deadline - now } };
       }
-      const left = next.deadline - clockNow();
-      if (left > 0) return { ...next, request: { ...next.request, headersTimeout: left } };
-      next.handler.onResponseError(undefined, queueTimedOut());
+      next.handler.onResponseError(undefined, why);
     }
   }
 
-  /** DeadlineHolder: fails the waiting requests whose timeout has passed or that were given up. */
+  /** DeadlineHolder: fails the waiting requests that must leave the line (whyLeaving). */
   checkDeadline(now: number): void {
-    const leaves = (w: Waiting): boolean => w.deadline <= now || w.handler.abandoned === true;
-    if (!this.waiting.some(leaves)) return;
-    const leaving = this.waiting.filter(leaves);
-    this.waiting = this.waiting.filter((w) => !leaves(w));
-    if (this.waiting.length === 0) deadlineClock.unwatch(this);
-    for (const w of leaving) {
-      w.handler.onResponseError(
-        undefined,
-        w.handler.abandoned === true ? abandonedInLine() : queueTimedOut(),
-      );
+    let staying: Waiting[] | undefined;
+    const leaving: [Waiting, UpstreamError][] = [];
+    for (let i = 0; i < this.waiting.length; i++) {
+      const w = this.waiting[i]!;
+      const why = whyLeaving(w, now);
+      if (why !== undefined) {
+        staying ??= this.waiting.slice(0, i);
+        leaving.push([w, why]);
+      } else {
+        staying?.push(w);
+      }
     }
+    if (staying === undefined) return;
+    this.waiting = staying;
+    if (staying.length === 0) deadlineClock.unwatch(this);
+    for (const [w, why] of leaving) w.handler.onResponseError(undefined, why);
   }
 
   /**
